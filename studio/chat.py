@@ -1,0 +1,168 @@
+"""Replies from the base and the tuned model, from one copy of the base weights.
+
+A LoRA run's tuned model is the base model with its adapter on; the base reply is the same model
+with the adapter switched off (`disable_adapter()`), so comparing costs no second copy in memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from studio import runs
+from studio.recipe import load as load_recipe
+
+_cache: OrderedDict[str, ChatModel] = OrderedDict()
+_cache_lock = threading.Lock()
+CACHE_SIZE = 2
+
+
+class ChatModel:
+    """A base model plus (optionally) a run's weights; one generation at a time per model."""
+
+    def __init__(self, run_dir: Path | None = None, base: str = "default", weights: Path | None = None):
+        from studio.models import load_model, load_tokenizer
+
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.system_prompt = ""
+        if self.run_dir is not None:
+            recipe = load_recipe(self.run_dir / "recipe.yaml")
+            base = recipe.model.base
+            self.system_prompt = recipe.data.system_prompt
+            weights = weights or runs.final_weights(self.run_dir) or runs.last_checkpoint(self.run_dir)
+            if weights is None:
+                raise FileNotFoundError("This run has no trained weights yet. Wait for it to finish or resume it.")
+        self.lock = threading.Lock()
+        self.tuned_model = None
+        method = "lora"
+        if weights is not None and (Path(weights) / "adapter_config.json").exists():
+            from peft import PeftModel
+
+            self.tokenizer = load_tokenizer(base, log=lambda _: None)
+            self.model = PeftModel.from_pretrained(load_model(base, "lora", log=lambda _: None), str(weights))
+        elif weights is not None:
+            method = "full"
+            self.tokenizer = load_tokenizer(base, log=lambda _: None)
+            self.model = load_model(base, "lora", log=lambda _: None)
+            self.tuned_model = load_model(str(weights), "lora", log=lambda _: None).eval()
+        else:
+            self.tokenizer = load_tokenizer(base, log=lambda _: None)
+            self.model = load_model(base, "lora", log=lambda _: None)
+        self.method = method
+        self.has_tuned = weights is not None
+        self.model.eval()
+
+    def _pick(self, tuned: bool):
+        """The module to generate with and a context that switches the adapter as asked."""
+        import contextlib
+
+        if tuned and not self.has_tuned:
+            raise ValueError("No tuned weights loaded.")
+        if self.tuned_model is not None:
+            return (self.tuned_model if tuned else self.model), contextlib.nullcontext()
+        if hasattr(self.model, "disable_adapter") and not tuned:
+            return self.model, self.model.disable_adapter()
+        return self.model, contextlib.nullcontext()
+
+    def _inputs(self, prompt: str | list[dict], system_prompt: str | None):
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        system = self.system_prompt if system_prompt is None else system_prompt
+        if system and messages[0]["role"] != "system":
+            messages.insert(0, {"role": "system", "content": system})
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                  return_dict=True)
+
+    def _gen_kwargs(self, max_new_tokens: int, temperature: float) -> dict:
+        kwargs = {"max_new_tokens": max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id,
+                  "do_sample": temperature > 0}
+        if temperature > 0:
+            kwargs.update(temperature=temperature, top_p=0.95)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def reply(self, prompt: str | list[dict], tuned: bool = True, max_new_tokens: int = 128,
+              temperature: float = 0.0, system_prompt: str | None = None) -> str:
+        text = ""
+        for text in self.stream(prompt, tuned, max_new_tokens, temperature, system_prompt):
+            pass
+        return text
+
+    def stream(self, prompt: str | list[dict], tuned: bool = True, max_new_tokens: int = 128,
+               temperature: float = 0.0, system_prompt: str | None = None) -> Iterator[str]:
+        """Yield the reply so far after each new piece, for a streaming UI."""
+        from transformers import TextIteratorStreamer
+
+        inputs = self._inputs(prompt, system_prompt)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
+        model, switch = self._pick(tuned)
+        errors: list[BaseException] = []
+
+        def run():
+            try:
+                with torch.inference_mode(), switch:
+                    model.generate(**inputs, streamer=streamer, **self._gen_kwargs(max_new_tokens, temperature))
+            except BaseException as exc:  # noqa: BLE001 - surfaced to the caller below
+                errors.append(exc)
+                streamer.end()
+
+        with self.lock:
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            text = ""
+            for piece in streamer:
+                text += piece
+                yield text
+            worker.join()
+        if errors:
+            raise errors[0]
+
+    def generate_batch(self, prompts: list[str], tuned: bool, max_new_tokens: int = 96,
+                       system_prompt: str | None = None, batch_size: int = 8) -> list[str]:
+        """Greedy replies for many prompts at once (left-padded batches), for evaluation."""
+        model, switch = self._pick(tuned)
+        out: list[str] = []
+        side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "left"
+        try:
+            with self.lock, torch.inference_mode(), switch:
+                for i in range(0, len(prompts), batch_size):
+                    texts = []
+                    for p in prompts[i:i + batch_size]:
+                        messages = [{"role": "user", "content": p}]
+                        system = self.system_prompt if system_prompt is None else system_prompt
+                        if system:
+                            messages.insert(0, {"role": "system", "content": system})
+                        texts.append(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                                        tokenize=False))
+                    enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+                    gen = model.generate(**enc, **self._gen_kwargs(max_new_tokens, 0.0))
+                    for row in gen[:, enc["input_ids"].shape[1]:]:
+                        out.append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
+        finally:
+            self.tokenizer.padding_side = side
+        return out
+
+
+def get_chat_model(run_dir: Path | None = None, base: str = "default", weights: Path | None = None) -> ChatModel:
+    """A cached ChatModel: loading costs seconds, switching between two recent runs costs nothing."""
+    key = f"{run_dir}|{base}|{weights}"
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    model = ChatModel(run_dir, base, weights)
+    with _cache_lock:
+        _cache[key] = model
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return model
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()

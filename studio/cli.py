@@ -1,0 +1,214 @@
+"""`python -m studio ...`: the same engine the UI drives, for scripts, CI and `accelerate launch`.
+
+Every command ends with a plain message and an exit code (0 ok, 1 failed run, 2 bad input); none
+ends with a traceback for a user mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_RECIPE = REPO / "recipes" / "smollm2_135m_lora_cpu.yaml"
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_check_data(args) -> int:
+    from studio.data import load_data
+
+    report = load_data(args.file)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+    else:
+        print(f"File:    {args.file} ({report.file_type or 'unreadable'})")
+        print(f"Format:  {report.format}")
+        print(f"Columns: {', '.join(f'{k} <- {v}' for k, v in report.columns.items()) or '-'}")
+        print(report.summary())
+        for p in report.problems[:50]:
+            print(f"  {p.level}: {p.message}")
+        if len(report.problems) > 50:
+            print(f"  ... and {len(report.problems) - 50} more")
+    return 0 if report.ok else 2
+
+
+def _load_recipe(args):
+    from studio.recipe import RecipeError, apply_overrides, check, load
+
+    recipe = load(args.recipe or DEFAULT_RECIPE)
+    if args.set:
+        recipe = apply_overrides(recipe, args.set)
+    if not args.recipe:
+        from studio.defaults import size_to_data
+
+        recipe = size_to_data(recipe, args.data, explicit=args.set or [])
+    try:
+        return check(recipe)
+    except RecipeError:
+        raise
+
+
+def cmd_train(args) -> int:
+    from studio import runs
+    from studio.recipe import RecipeError
+    from studio.train import train
+
+    if args.resume:
+        if not args.out:
+            return _fail("--resume needs --out RUN_DIR (the run to continue).")
+        run_dir = Path(args.out)
+        if not (run_dir / "recipe.yaml").exists():
+            return _fail(f"{run_dir} is not a run folder (no recipe.yaml).")
+        recipe = None
+    else:
+        if not args.data:
+            return _fail("--data FILE is required: the Q&A file to train on.")
+        try:
+            recipe = _load_recipe(args)
+        except RecipeError as exc:
+            return _fail("the recipe has problems:\n  " + "\n  ".join(exc.problems))
+        run_dir = Path(args.out) if args.out else None
+        if run_dir is None and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+            run_dir = runs.new_run_dir(Path(args.data).stem)
+    run_dir = train(recipe, args.data, run_dir, resume=args.resume)
+    status = runs.read_status(run_dir)
+    print(f"{status.get('state')}: {status.get('message')}", file=sys.stderr)
+    print(run_dir)
+    return 0 if status.get("state") in ("done", "stopped") else 1
+
+
+def cmd_chat(args) -> int:
+    from studio.chat import ChatModel
+    from studio.runs import RunNotFound, resolve_run_path
+
+    try:
+        run_dir = resolve_run_path(args.run_dir)
+        model = ChatModel(run_dir)
+    except (RunNotFound, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    print(model.reply(args.prompt, tuned=not args.base, max_new_tokens=args.max_new_tokens,
+                      temperature=args.temperature))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from studio.evaluate import evaluate_file
+    from studio.runs import RunNotFound, resolve_run_path
+
+    try:
+        run_dir = resolve_run_path(args.run_dir)
+    except RunNotFound as exc:
+        return _fail(str(exc))
+    try:
+        report = evaluate_file(run_dir, args.data, max_new_tokens=args.max_new_tokens)
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    text = json.dumps(report, ensure_ascii=False, indent=1)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    from studio.evaluate import format_table
+
+    print(format_table(report))
+    if args.out:
+        print(f"Report written to {args.out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from studio.export import export_run
+    from studio.runs import RunNotFound, resolve_run_path
+
+    try:
+        run_dir = resolve_run_path(args.run_dir)
+        path = export_run(run_dir, args.format, Path(args.out))
+    except (RunNotFound, FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc))
+    print(path)
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from studio.runs import list_runs
+
+    rows = list_runs()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        print(f"{r['run_id']:40} {r['state']:12} loss {r['final_loss']!s:8} {r['data']}")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    from studio.runs import RunNotFound, resolve_run_path
+    from studio.train import request_stop
+
+    try:
+        request_stop(resolve_run_path(args.run_dir))
+    except RunNotFound as exc:
+        return _fail(str(exc))
+    print("Stop requested; the run saves a checkpoint and stops after its current step.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m studio", description="Fine-tune LLMs on your Q&A pairs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check-data", help="Read a data file and report format, columns and problems.")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="Print a JSON report.")
+    p.set_defaults(func=cmd_check_data)
+
+    p = sub.add_parser("train", help="Train from a recipe (default: the CPU recipe sized to the data).")
+    p.add_argument("recipe", nargs="?", help="Recipe YAML (default: recipes/smollm2_135m_lora_cpu.yaml).")
+    p.add_argument("--data", help="Q&A file to train on.")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="Override a setting, e.g. training.epochs=5.")
+    p.add_argument("--out", help="Run folder (default: a new folder under STUDIO_HOME/runs).")
+    p.add_argument("--resume", action="store_true", help="Continue the run in --out from its last checkpoint.")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("chat", help="Ask a finished run (or its base model) one question.")
+    p.add_argument("run_dir")
+    p.add_argument("prompt")
+    p.add_argument("--base", action="store_true", help="Answer with the base model instead of the tuned one.")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 for greedy (default).")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("eval", help="Answer questions from a file with base and tuned model; score them.")
+    p.add_argument("run_dir")
+    p.add_argument("--data", required=True, help="File with a question column and optional answer column.")
+    p.add_argument("--out", help="Write the JSON report here.")
+    p.add_argument("--max-new-tokens", type=int, default=96)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="Export a run's adapter or merged model.")
+    p.add_argument("run_dir")
+    p.add_argument("--format", choices=["adapter", "merged"], default="adapter")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("runs", help="List runs.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("stop", help="Ask a running run to stop with a checkpoint.")
+    p.add_argument("run_dir")
+    p.set_defaults(func=cmd_stop)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted.", 130)

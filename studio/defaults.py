@@ -1,0 +1,51 @@
+"""Defaults that learn: epochs, learning rate, rank and batch size picked from the data's size.
+
+Small fact sets need many passes at a high LoRA learning rate to be learned at all (the usual
+"I trained it and it answers the same"); large sets need fewer passes and a gentler rate. The figures
+come from the learning benchmark in `bench/learning/`; the user sees them and can override any.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.recipe import Recipe
+
+
+def suggest(n_examples: int, method: str = "lora") -> dict[str, dict]:
+    """Settings for `n_examples` training examples, as {section: {field: value}}, with no side effects."""
+    n = max(n_examples, 1)
+    if n <= 60:
+        epochs, lr, batch = 12, 1e-3, 8
+    elif n <= 300:
+        epochs, lr, batch = 6, 5e-4, 8
+    elif n <= 2000:
+        epochs, lr, batch = 3, 2e-4, 8
+    else:
+        epochs, lr, batch = 2, 2e-4, 16
+    if method == "full":
+        lr = min(lr, 2e-5) if n > 60 else 5e-5
+    elif method == "head":
+        lr = 1e-4
+    return {
+        "training": {"epochs": epochs, "learning_rate": lr, "batch_size": min(batch, n), "warmup_ratio": 0.05},
+        "method": {"r": 16, "alpha": 32},
+    }
+
+
+def size_to_data(recipe: Recipe, data_path: str | Path | None, explicit: list[str] | tuple = ()) -> Recipe:
+    """Apply `suggest()` for the data in `data_path`, keeping every setting the user set explicitly."""
+    if not data_path:
+        return recipe
+    from studio.data import load_data, split_examples
+
+    report = load_data(data_path, columns=recipe.data.columns or None)
+    if not report.ok:
+        return recipe  # the training run reports the data problems itself
+    train, _ = split_examples(report.examples, recipe.data.eval_size, recipe.training.seed)
+    chosen = {item.split("=", 1)[0].strip() for item in explicit}
+    for section, values in suggest(len(train), recipe.method.name).items():
+        for key, value in values.items():
+            if f"{section}.{key}" not in chosen:
+                setattr(getattr(recipe, section), key, value)
+    return recipe

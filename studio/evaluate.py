@@ -1,0 +1,350 @@
+"""Evaluation: base and tuned answers side by side, scored against reference answers.
+
+The question a domain expert asks is "did it learn my answers, and did it forget anything else?", so
+every report puts the base model (the same weights with the adapter off) beside the tuned one, with the
+same greedy decoding, and scores both with the same metrics: exact match and "contains the answer" for
+short facts, ROUGE-L and BLEU for wording. A model that learned nothing scores the same on both sides.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from pathlib import Path
+
+from studio import runs
+from studio.data import Example
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+GENERAL_PROMPTS = ASSETS / "general_prompts.jsonl"
+
+# Normalised column names (lowercase, letters and digits only). Kept here rather than borrowed from the data
+# module: there a missing answer column is guessed from the second column, here it must be named.
+QUESTION_NAMES = ("question", "questions", "prompt", "q", "instruction", "query", "input")
+ANSWER_NAMES = ("answer", "answers", "a", "response", "output", "completion", "reference", "expected",
+                "expectedanswer", "expectedoutput", "target")
+KEY_NAMES = ("key", "keyword", "keywords", "mustcontain")
+
+LEAK_ROUGE = 0.5  # a general answer this close to a taught answer is the taught answer repeated
+LEAK_LIMIT = 0.30  # share of general answers that may leak before the check raises a flag
+KEYWORD_DROP = 0.25  # fall in keyword hit-rate (base -> tuned) that raises a flag
+
+_PUNCT = str.maketrans({c: " " for c in string.punctuation + "“”‘’«»–—…"})
+_rouge = None
+
+
+def normalize(text: str) -> str:
+    """Lowercase, punctuation to spaces, whitespace collapsed: "Paris." and "paris" are the same answer."""
+    return " ".join(str(text).lower().translate(_PUNCT).split())
+
+
+def _rouge_l(prediction: str, reference: str) -> float:
+    global _rouge
+    if _rouge is None:
+        from rouge_score import rouge_scorer
+
+        _rouge = rouge_scorer.RougeScorer(["rougeL"])
+    return _rouge.score(reference, prediction)["rougeL"].fmeasure
+
+
+def score(prediction: str, reference: str, key: str | None = None) -> dict:
+    """Scores of one answer against one reference, each from 0 to 1.
+
+    `contains` asks whether the fact is there at all, whatever the wording around it: with a `key` (such
+    as "1873") it checks for the key, otherwise for the whole normalised reference. With no reference only
+    `contains` (from the key) can be scored; the other scores are None.
+    """
+    pred = normalize(prediction)
+    ref = normalize(reference or "")
+    out: dict = {"exact": None, "contains": None, "rouge_l": None, "bleu": None}
+    if key is not None and normalize(key):
+        out["contains"] = normalize(key) in pred
+    elif ref:
+        out["contains"] = ref in pred
+    if ref:
+        from sacrebleu import sentence_bleu
+
+        out["exact"] = pred == ref
+        out["rouge_l"] = round(float(_rouge_l(prediction, reference)), 4)
+        out["bleu"] = round(sentence_bleu(prediction, [reference]).score / 100, 4)
+    return out
+
+
+def aggregate(predictions: list[str], references: list[str] | None, scores: list[dict]) -> dict:
+    """Rates and means over per-answer scores; BLEU over the whole corpus, as papers report it.
+
+    Corpus BLEU pools n-gram counts over all answers, so a few short answers do not swing it the way a mean
+    of sentence BLEU does. Entries that could not be scored (None) are left out of each figure.
+    """
+
+    def mean(name: str) -> float | None:
+        values = [float(s[name]) for s in scores if s.get(name) is not None]
+        return round(sum(values) / len(values), 4) if values else None
+
+    bleu = None
+    pairs = [(p, r) for p, r in zip(predictions, references or []) if r and str(r).strip()]
+    if pairs:
+        from sacrebleu import corpus_bleu
+
+        bleu = round(corpus_bleu([p for p, _ in pairs], [[r for _, r in pairs]]).score / 100, 4)
+    return {"n": len(predictions), "exact": mean("exact"), "contains": mean("contains"), "rouge_l": mean("rouge_l"),
+            "bleu": bleu}
+
+
+def _eval_loss(run_dir: Path) -> float | None:
+    """The run's final eval loss: status.json's if the run finished, else the last one in metrics.jsonl."""
+    loss = runs.read_status(run_dir).get("eval_loss")
+    if loss is None:
+        losses = [m["eval_loss"] for m in runs.read_metrics(run_dir) if m.get("eval_loss") is not None]
+        loss = losses[-1] if losses else None
+    return float(loss) if loss is not None and math.isfinite(loss) else None
+
+
+def _perplexity(loss: float | None) -> float | None:
+    if loss is None or loss > 700:  # exp() would overflow; such a loss means nothing was learned anyway
+        return None
+    return round(math.exp(loss), 4)
+
+
+def evaluate_questions(run_dir: str | Path, questions: list[str], references: list[str] | None = None,
+                       keys: list[str | None] | None = None, max_new_tokens: int = 96) -> dict:
+    """Answer every question with the base and the tuned model (greedy) and score both sides alike."""
+    from studio.chat import get_chat_model
+
+    run_dir = Path(run_dir)
+    questions = [str(q) for q in questions]
+    refs = list(references) if references is not None else [""] * len(questions)
+    keys = list(keys) if keys is not None else [None] * len(questions)
+    if not (len(refs) == len(keys) == len(questions)):
+        raise ValueError("questions, references and keys must have the same length.")
+    loss = _eval_loss(run_dir)
+    report: dict = {"rows": [], "metrics": {"base": {}, "tuned": {}}, "eval_loss": loss,
+                    "perplexity": _perplexity(loss), "max_new_tokens": max_new_tokens,
+                    "has_references": any(str(r).strip() for r in refs) or any(k is not None for k in keys)}
+    if not questions:
+        report["message"] = "There are no questions to answer."
+        return report
+    model = get_chat_model(run_dir)
+    answers = {side: model.generate_batch(questions, tuned=side == "tuned", max_new_tokens=max_new_tokens)
+               for side in ("base", "tuned")}
+    scores = {side: [score(a, r, k) for a, r, k in zip(answers[side], refs, keys)] for side in answers}
+    for side, texts in answers.items():
+        report["metrics"][side] = (aggregate(texts, refs, scores[side]) if report["has_references"]
+                                   else {"n": len(questions)})
+    for i, question in enumerate(questions):
+        row = {"question": question, "answer": refs[i], "base": answers["base"][i], "tuned": answers["tuned"][i],
+               "base_scores": scores["base"][i], "tuned_scores": scores["tuned"][i]}
+        if keys[i] is not None:
+            row["key"] = keys[i]
+        report["rows"].append(row)
+    return report
+
+
+def _norm_name(name) -> str:
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+def _read_frame(path: Path):
+    """Any table the studio accepts, as a pandas DataFrame of strings (question-only files, key columns)."""
+    import pandas as pd
+
+    ext = path.suffix.lower()
+    try:
+        if ext in (".xlsx", ".xlsm", ".xls"):
+            frame = pd.read_excel(path, dtype=str)
+        elif ext == ".jsonl":
+            frame = pd.read_json(path, lines=True, dtype=False)
+        elif ext == ".json":
+            frame = pd.read_json(path, dtype=False)
+        else:
+            # The header line's most frequent separator; pandas' own sniffer splits a one-column file mid-word.
+            with open(path, encoding="utf-8-sig", errors="replace") as fh:
+                header = fh.readline()
+            sep = max(",\t;|", key=header.count) if any(c in header for c in ",\t;|") else ","
+            frame = pd.read_csv(path, dtype=str, sep=sep, encoding="utf-8-sig")
+    except Exception as exc:  # any reader failure becomes one plain message
+        raise ValueError(f"Cannot read {path.name} as a table of questions ({type(exc).__name__}). "
+                         "Use a CSV, Excel, JSON or JSONL file with a 'question' column.") from exc
+    return frame
+
+
+def _column(frame, names: tuple[str, ...], exclude: str | None = None) -> str | None:
+    by_name = {_norm_name(c): c for c in frame.columns if c != exclude}
+    return next((by_name[n] for n in names if n in by_name), None)
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def evaluate_file(run_dir: str | Path, data_file: str | Path, max_new_tokens: int = 96) -> dict:
+    """Evaluate on a file of questions, with reference answers (scored) or without (answers only).
+
+    A `key` column names the fact an answer must contain ("1873"); it makes `contains` robust to answers
+    that state the fact in other words than the reference.
+    """
+    from studio.data import load_data
+
+    path = Path(data_file)
+    if not path.is_file():
+        raise ValueError(f"The evaluation file {path} does not exist.")
+    frame = _read_frame(path)
+    if frame.empty or not len(frame.columns):
+        raise ValueError(f"{path.name} has no rows. Add one question per row under a 'question' header.")
+    turns = next((c for c in frame.columns if _norm_name(c) in ("messages", "conversations")), None)
+    qcol = _column(frame, QUESTION_NAMES) or frame.columns[0]
+    acol = _column(frame, ANSWER_NAMES, exclude=qcol)
+    kcol = _column(frame, KEY_NAMES, exclude=qcol)
+    keys = None
+    if acol or turns:
+        report = load_data(path, columns=None if turns else {"question": str(qcol), "answer": str(acol)})
+        if not report.ok:
+            raise ValueError(f"{path.name} cannot be used for evaluation: {report.summary()}")
+        questions = [e.question for e in report.examples]
+        references = [e.answer for e in report.examples]
+        if kcol:
+            keys = [_key_for(frame, qcol, kcol, e) for e in report.examples]
+    else:
+        rows = [(_cell(q), _cell(frame[kcol].iloc[i]) if kcol else None) for i, q in enumerate(frame[qcol])]
+        rows = [(q, k) for q, k in rows if q]
+        if not rows:
+            raise ValueError(f"{path.name} has no questions in its column '{qcol}'.")
+        questions = [q for q, _ in rows]
+        references = None
+        keys = [k or None for _, k in rows] if kcol else None
+    result = evaluate_questions(run_dir, questions, references, keys, max_new_tokens)
+    result["source"] = path.name
+    return result
+
+
+def _key_for(frame, qcol: str, kcol: str, example: Example) -> str | None:
+    """The key on the example's own row: row numbers are 1-based data rows, checked against the question."""
+    i = example.row - 1
+    if 0 <= i < len(frame) and _cell(frame[qcol].iloc[i]) == example.question.strip():
+        return _cell(frame[kcol].iloc[i]) or None
+    return None
+
+
+def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96) -> dict:
+    """Evaluate on the run's own held-out split (`data/eval.jsonl`) and keep the report as `eval.json`."""
+    run_dir = Path(run_dir)
+    examples = [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(run_dir / "data" / "eval.jsonl")
+                if r.get("messages")]
+    report = evaluate_questions(run_dir, [e.question for e in examples], [e.answer for e in examples],
+                                max_new_tokens=max_new_tokens)
+    report["source"] = "held-out split"
+    if not examples:
+        report["message"] = ("This run held out no examples (data.eval_size was 0, or the data had fewer than 10 "
+                             "rows), so there is nothing to score. Evaluate on a file of questions instead.")
+    runs.write_json_atomic(run_dir / "eval.json", report)
+    return report
+
+
+def _hit(answer: str, keywords: list[str]) -> bool:
+    text = answer.lower()
+    return any(re.search(rf"(?<!\w){re.escape(k.lower())}(?!\w)", text) for k in keywords if k.strip())
+
+
+def _leaks(answer: str, taught: list[str]) -> float:
+    """Highest ROUGE-L of `answer` to any taught answer."""
+    return max((_rouge_l(answer, t) for t in taught), default=0.0)
+
+
+def forgetting_check(run_dir: str | Path, prompts_file: str | Path = GENERAL_PROMPTS,
+                     max_new_tokens: int = 48) -> dict:
+    """Did tuning damage general knowledge? Base vs tuned on general questions the data never mentions.
+
+    Two symptoms: the tuned model gets fewer general questions right (keyword hit-rate falls), and it
+    answers unrelated questions with taught answers ("leakage"), the usual sign of too many epochs.
+    """
+    from studio.chat import get_chat_model
+
+    run_dir = Path(run_dir)
+    items = [r for r in runs.read_jsonl(Path(prompts_file)) if r.get("prompt")]
+    if not items:
+        raise ValueError(f"{Path(prompts_file).name} holds no prompts (lines of {{\"prompt\": ..., \"keywords\": [...]}}).")
+    taught = sorted({Example(r["messages"], 0).answer for r in runs.read_jsonl(run_dir / "data" / "train.jsonl")
+                     if r.get("messages")} - {""})
+    prompts = [r["prompt"] for r in items]
+    model = get_chat_model(run_dir)
+    answers = {side: model.generate_batch(prompts, tuned=side == "tuned", max_new_tokens=max_new_tokens)
+               for side in ("base", "tuned")}
+    rows = []
+    for i, item in enumerate(items):
+        keywords = [str(k) for k in item.get("keywords", [])]
+        row = {"prompt": item["prompt"], "keywords": keywords}
+        for side in ("base", "tuned"):
+            row[side] = answers[side][i]
+            row[f"{side}_hit"] = _hit(answers[side][i], keywords)
+            row[f"{side}_leak"] = round(_leaks(answers[side][i], taught), 4)
+        rows.append(row)
+    n = len(rows)
+    report = {
+        "n": n,
+        "base_hits": round(sum(r["base_hit"] for r in rows) / n, 4),
+        "tuned_hits": round(sum(r["tuned_hit"] for r in rows) / n, 4),
+        "base_leakage": round(sum(r["base_leak"] > LEAK_ROUGE for r in rows) / n, 4),
+        "leakage": round(sum(r["tuned_leak"] > LEAK_ROUGE for r in rows) / n, 4),
+        "rows": rows,
+    }
+    report.update(_forgetting_verdict(report))
+    runs.write_json_atomic(run_dir / "forgetting.json", report)
+    return report
+
+
+def _forgetting_verdict(report: dict) -> dict:
+    drop = report["base_hits"] - report["tuned_hits"]
+    problems = []
+    if drop > KEYWORD_DROP:
+        problems.append(f"the tuned model answers {drop:.0%} fewer general questions correctly than the base model")
+    if report["leakage"] > LEAK_LIMIT:
+        problems.append(f"{report['leakage']:.0%} of its answers to unrelated questions repeat taught answers")
+    if not problems:
+        return {"flag": False, "message": (f"No sign of forgetting: general questions right {report['base_hits']:.0%} "
+                                           f"(base) vs {report['tuned_hits']:.0%} (tuned); taught answers repeated "
+                                           f"in {report['leakage']:.0%} of general answers.")}
+    return {"flag": True, "message": ("Possible forgetting: " + " and ".join(problems) + ". Train fewer epochs or "
+                                      "with a lower learning rate, or mix some general Q&A into the data.")}
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _delta(base: float | None, tuned: float | None) -> str:
+    return "–" if base is None or tuned is None else f"{100 * (tuned - base):+.1f}"
+
+
+def format_table(report: dict) -> str:
+    """Base vs tuned as a Markdown table that also reads as plain text, figures x100 as in the LoRA paper."""
+    base, tuned = report.get("metrics", {}).get("base", {}), report.get("metrics", {}).get("tuned", {})
+    n = tuned.get("n", base.get("n", len(report.get("rows", []))))
+    lines = [f"Evaluation on {report.get('source', 'questions')}: {n} question{'s' * (n != 1)}."]
+    if report.get("message"):
+        lines.append(report["message"])
+    lines += ["", "| Metric | Base | Tuned | Change |", "|---|---:|---:|---:|"]
+    if report.get("has_references", True):
+        for label, name in (("Exact match (%)", "exact"), ("Contains answer (%)", "contains"),
+                            ("ROUGE-L (x100)", "rouge_l"), ("BLEU (x100)", "bleu")):
+            lines.append(f"| {label} | {_pct(base.get(name))} | {_pct(tuned.get(name))} | "
+                         f"{_delta(base.get(name), tuned.get(name))} |")
+    loss, ppl = report.get("eval_loss"), report.get("perplexity")
+    lines.append(f"| Eval loss (held-out) | – | {'–' if loss is None else f'{loss:.4f}'} | |")
+    lines.append(f"| Perplexity (held-out) | – | {'–' if ppl is None else f'{ppl:.2f}'} | |")
+    if not report.get("has_references", True):
+        lines += ["", "The file has no reference answers, so the answers are not scored; compare them by reading."]
+    return "\n".join(lines)
+
+
+def format_forgetting(report: dict) -> str:
+    """The forgetting check as a short Markdown table with its verdict."""
+    return "\n".join([
+        "| Check | Base | Tuned |", "|---|---:|---:|",
+        f"| General questions right (%) | {_pct(report.get('base_hits'))} | {_pct(report.get('tuned_hits'))} |",
+        f"| Repeats taught answers (%) | {_pct(report.get('base_leakage'))} | {_pct(report.get('leakage'))} |",
+        "", ("⚠ " if report.get("flag") else "") + report.get("message", ""),
+    ])
+

@@ -1,0 +1,95 @@
+"""One training job at a time for the whole app, in a background thread that no browser tab owns.
+
+The UI and the API only start, stop and read; the thread writes progress to the run folder, so a
+closed tab never stalls a run and a reopened one reattaches by reading the folder.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from studio import runs
+from studio.recipe import Recipe
+
+
+class Busy(RuntimeError):
+    """Another run is training; the message names it."""
+
+
+class JobManager:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop: threading.Event | None = None
+        self.run_dir: Path | None = None
+        self.log_lines: list[str] = []
+
+    def active(self) -> Path | None:
+        """The folder of the run training now, or None."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return self.run_dir
+            return None
+
+    def _launch(self, target, run_dir: Path) -> Path:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                raise Busy(f"A run is already training ({self.run_dir.name}). Stop it or wait for it to finish.")
+            self._stop = threading.Event()
+            self.run_dir = run_dir
+            self.log_lines = []
+            runs.write_status(run_dir, "queued", "Waiting to start...")
+            self._thread = threading.Thread(target=target, name=f"train-{run_dir.name}", daemon=True)
+            self._thread.start()
+        return run_dir
+
+    def _log(self, message: str) -> None:
+        self.log_lines.append(message)
+        del self.log_lines[:-500]
+
+    def start(self, recipe: Recipe, data_path: str | Path, name: str = "") -> Path:
+        """Start training in the background and return its run folder at once."""
+        from studio.train import train
+
+        if self.active():
+            raise Busy(f"A run is already training ({self.run_dir.name}). Stop it or wait for it to finish.")
+        run_dir = runs.new_run_dir(name or Path(str(data_path)).stem)
+
+        def target():
+            train(recipe, data_path, run_dir, stop_event=self._stop, log=self._log)
+
+        return self._launch(target, run_dir)
+
+    def resume(self, run_dir: Path) -> Path:
+        from studio.train import train
+
+        status = runs.read_status(run_dir)
+        if status.get("state") not in ("stopped", "interrupted", "failed"):
+            raise Busy(f"Run {run_dir.name} is {status.get('state', 'unknown')}; only stopped or interrupted runs "
+                       "can be resumed.")
+        if runs.last_checkpoint(run_dir) is None:
+            raise Busy(f"Run {run_dir.name} has no checkpoint to resume from. Start a new run instead.")
+
+        def target():
+            train(None, None, run_dir, resume=True, stop_event=self._stop, log=self._log)
+
+        return self._launch(target, run_dir)
+
+    def stop(self, run_dir: Path | None = None) -> bool:
+        """Ask the active run (or `run_dir`, if it is the active one) to stop with a checkpoint."""
+        with self._lock:
+            alive = self._thread is not None and self._thread.is_alive()
+            if not alive or (run_dir is not None and Path(run_dir).resolve() != self.run_dir.resolve()):
+                return False
+            self._stop.set()
+        runs.write_status(self.run_dir, "stopping", "Stopping after the current step...")
+        return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+
+jobs = JobManager()

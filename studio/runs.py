@@ -1,0 +1,185 @@
+"""Run folders: the one place a run's state lives, so a closed tab or a restarted app loses nothing.
+
+A run folder holds `recipe.yaml`, `data/`, `metrics.jsonl`, `status.json`, `checkpoints/` and, when
+done, `adapter/` (or `model/` for full fine-tunes). Every write is atomic or append-only, so a kill -9
+never leaves a half-written status or metrics line behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+
+from studio.paths import runs_dir
+
+ACTIVE = ("queued", "running", "stopping")
+FINAL = ("stopped", "failed", "done", "interrupted")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class RunNotFound(LookupError):
+    pass
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=1, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def append_jsonl(path: Path, obj) -> None:
+    """One write call per line: a crash leaves whole lines or a last partial one that readers skip."""
+    line = json.dumps(obj, default=str) + "\n"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a partial last line from a crash
+    except FileNotFoundError:
+        pass
+    return rows
+
+
+def new_run_dir(name: str = "", root: Path | None = None) -> Path:
+    root = Path(root) if root else runs_dir()
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:40]
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        run_id = f"{stamp}-{slug}" if slug else stamp
+        run_id += f"-{i}" if i else ""
+        path = root / run_id
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError("could not create a run folder")
+
+
+def resolve_run(run: str | Path, root: Path | None = None) -> Path:
+    """A run id or run folder, confined to the runs root unless given as an existing absolute folder by the CLI."""
+    root = (Path(root) if root else runs_dir()).resolve()
+    text = str(run)
+    if _RUN_ID.match(text) and ".." not in text:
+        path = (root / text).resolve()
+        if path.parent == root and path.is_dir():
+            return path
+    raise RunNotFound(f"No run named '{text[:80]}'. Pick one from the list of runs.")
+
+
+def resolve_run_path(run: str | Path) -> Path:
+    """For the CLI: a folder path the user typed, or a run id under the runs root."""
+    path = Path(run).expanduser()
+    if path.is_dir() and (path / "status.json").exists():
+        return path.resolve()
+    return resolve_run(run)
+
+
+def write_status(run_dir: Path, state: str, message: str = "", **extra) -> dict:
+    status = read_status(run_dir)
+    status.update(extra)
+    status.update(state=state, message=message, updated=time.time(), pid=os.getpid())
+    status.setdefault("created", time.time())
+    write_json_atomic(Path(run_dir) / "status.json", status)
+    return status
+
+
+def read_status(run_dir: Path) -> dict:
+    try:
+        return json.loads((Path(run_dir) / "status.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return read_jsonl(Path(run_dir) / "metrics.jsonl")
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_interrupted(root: Path | None = None, active_dirs: set[Path] = frozenset()) -> list[Path]:
+    """Runs left 'running' by a process that died become 'interrupted' (resumable), never 'running' forever."""
+    root = Path(root) if root else runs_dir()
+    changed = []
+    for path in sorted(root.iterdir()) if root.exists() else []:
+        status = read_status(path)
+        if status.get("state") not in ACTIVE or path.resolve() in active_dirs:
+            continue
+        pid = status.get("pid")
+        if pid != os.getpid() and _alive(pid):
+            continue  # another live process (a CLI run) owns it
+        has_ckpt = bool(last_checkpoint(path))
+        write_status(path, "interrupted", "The studio stopped while this run was training. "
+                     + ("Press Resume to continue from its last checkpoint." if has_ckpt else "Start it again."))
+        changed.append(path)
+    return changed
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    ckpts = [p for p in (Path(run_dir) / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    ckpts = [p for p in ckpts if (p / "trainer_state.json").exists()]
+    return max(ckpts, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def final_weights(run_dir: Path) -> Path | None:
+    for name in ("adapter", "model"):
+        path = Path(run_dir) / name
+        if path.is_dir():
+            return path
+    return None
+
+
+def summarize(run_dir: Path) -> dict:
+    status = read_status(run_dir)
+    recipe = status.get("recipe", {})
+    metrics = read_metrics(run_dir)
+    losses = [m["loss"] for m in metrics if m.get("loss") is not None]
+    evals = [m["eval_loss"] for m in metrics if m.get("eval_loss") is not None]
+    return {
+        "run_id": Path(run_dir).name,
+        "state": status.get("state", "unknown"),
+        "message": status.get("message", ""),
+        "data": status.get("data_name", ""),
+        "examples": status.get("train_examples"),
+        "base": recipe.get("base", ""),
+        "method": recipe.get("method", ""),
+        "r": recipe.get("r"),
+        "epochs": recipe.get("epochs"),
+        "learning_rate": recipe.get("learning_rate"),
+        "final_loss": round(losses[-1], 4) if losses else None,
+        "eval_loss": round(evals[-1], 4) if evals else None,
+        "seconds": round(status.get("train_seconds", 0) or 0, 1),
+        "created": datetime.fromtimestamp(status.get("created", 0)).strftime("%Y-%m-%d %H:%M") if status else "",
+    }
+
+
+def list_runs(root: Path | None = None) -> list[dict]:
+    root = Path(root) if root else runs_dir()
+    rows = [summarize(p) for p in root.iterdir() if p.is_dir() and (p / "status.json").exists()] if root.exists() else []
+    return sorted(rows, key=lambda r: r["run_id"], reverse=True)

@@ -1,0 +1,304 @@
+"""Training: one function from (recipe, data file, run folder) to a trained adapter.
+
+It reads top to bottom: prepare the folder, read and check the data, tokenize with the model's chat
+template (answer tokens only), load the model, apply the method, train with TRL's SFTTrainer, save.
+Progress goes to the run folder (`metrics.jsonl`, `status.json`) through a TrainerCallback, which also
+watches a stop flag so a run can be stopped cleanly from another thread or process.
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import math
+import shutil
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from studio import runs
+from studio.recipe import Recipe, RecipeError, check
+
+STOP_FILE = "STOP"
+
+
+class TrainingFailed(RuntimeError):
+    """A run cannot go on; the message is meant for the user as it is."""
+
+
+def request_stop(run_dir: Path) -> None:
+    """Ask a run to stop at the next step, from any thread or process (the CLI, the UI, the API)."""
+    (Path(run_dir) / STOP_FILE).touch()
+    status = runs.read_status(run_dir)
+    if status.get("state") in ("queued", "running"):
+        runs.write_status(run_dir, "stopping", "Stopping after the current step...")
+
+
+def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: Callable[[str], None]):
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """Writes each log as a metrics line and the status; stops on request with a checkpoint."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = time.time()
+            self.start_step = state.global_step
+            self.start_tokens = state.num_input_tokens_seen
+            runs.write_status(run_dir, "running", "Training...", step=state.global_step, total=state.max_steps)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if (stop_event is not None and stop_event.is_set()) or (run_dir / STOP_FILE).exists():
+                control.should_training_stop = True
+                control.should_save = True
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if not any(k in logs for k in ("loss", "eval_loss")):
+                return
+            elapsed = time.time() - self.start
+            done = max(state.global_step - self.start_step, 1)
+            eta = elapsed / done * max(state.max_steps - state.global_step, 0)
+            tokens = state.num_input_tokens_seen - self.start_tokens
+            row = {
+                "step": state.global_step,
+                "total": state.max_steps,
+                "epoch": round(state.epoch or 0, 3),
+                "loss": logs.get("loss"),
+                "eval_loss": logs.get("eval_loss"),
+                "lr": logs.get("learning_rate"),
+                "grad_norm": logs.get("grad_norm"),
+                "tokens": state.num_input_tokens_seen,
+                "tokens_per_s": round(tokens / elapsed, 1) if elapsed > 0 else None,
+                "elapsed": round(elapsed, 2),
+                "eta": round(eta, 1),
+                "time": time.time(),
+            }
+            row = {k: v for k, v in row.items() if v is not None}
+            runs.append_jsonl(run_dir / "metrics.jsonl", row)
+            loss = row.get("loss", row.get("eval_loss"))
+            if loss is not None and not math.isfinite(loss):
+                raise TrainingFailed(
+                    f"The loss became {loss} at step {state.global_step}: training diverged. "
+                    "Lower training.learning_rate (for example to a tenth) and start again."
+                )
+            stopping = (run_dir / STOP_FILE).exists() or (stop_event is not None and stop_event.is_set())
+            runs.write_status(run_dir, "stopping" if stopping else "running",
+                              "Stopping after the current step..." if stopping else "Training...",
+                              step=state.global_step, total=state.max_steps, loss=row.get("loss"),
+                              eval_loss=row.get("eval_loss"), eta=row["eta"], epoch=row["epoch"])
+            parts = [f"step {state.global_step}/{state.max_steps}"]
+            parts += [f"{k} {row[k]:.4f}" for k in ("loss", "eval_loss") if k in row]
+            parts += [f"{row.get('tokens_per_s', 0):.0f} tok/s", f"ETA {eta:.0f}s"]
+            log("  ".join(parts))
+
+    return Progress()
+
+
+def _plain_error(exc: BaseException) -> str:
+    import torch
+
+    text = str(exc)
+    if isinstance(exc, (TrainingFailed, RecipeError)):
+        return text
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in text.lower():
+        return ("Out of memory. Lower training.batch_size or data.max_length, turn on gradient checkpointing, "
+                "or use LoRA/QLoRA instead of a full fine-tune.")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "The disk is full. Free some space (old runs can be deleted) and resume the run."
+    from studio.models import ModelError
+
+    if isinstance(exc, ModelError):
+        return text
+    return f"Training failed: {type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def train(
+    recipe: Recipe,
+    data_path: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    stop_event: threading.Event | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Train and return the run folder. Never raises for a failed run: its status says `failed` and why."""
+    run_dir = Path(run_dir) if run_dir else runs.new_run_dir(Path(str(data_path or "run")).stem)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_file = run_dir / "train.log"
+
+    def say(message: str) -> None:
+        with open(log_file, "a", encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+        log(message)
+
+    trainer = model = None
+    try:
+        # 1. The folder: recipe and a copy of the data, so the folder alone repeats the run.
+        if resume:
+            from studio.recipe import load
+
+            recipe = load(run_dir / "recipe.yaml")
+            ckpt = runs.last_checkpoint(run_dir)
+            if ckpt is None:
+                raise TrainingFailed("This run has no checkpoint to resume from. Start it again instead.")
+            data_file = run_dir / "data" / Path(recipe.data.path).name
+            (run_dir / STOP_FILE).unlink(missing_ok=True)
+        else:
+            check(recipe)
+            source = Path(data_path or recipe.data.path)
+            if not str(data_path or recipe.data.path):
+                raise TrainingFailed("No data file given. Pass --data FILE or set data.path in the recipe.")
+            if not source.is_file():
+                raise TrainingFailed(f"The data file {source} does not exist.")
+            (run_dir / "data").mkdir(exist_ok=True)
+            data_file = run_dir / "data" / source.name
+            if source.resolve() != data_file.resolve():
+                shutil.copyfile(source, data_file)
+            recipe.data.path = f"data/{source.name}"
+            recipe.save(run_dir / "recipe.yaml")
+            ckpt = None
+        runs.write_status(run_dir, "queued", "Preparing data and model...", data_name=data_file.name,
+                          recipe={"base": recipe.model.base, "method": recipe.method.name, "r": recipe.method.r,
+                                  "alpha": recipe.method.alpha, "epochs": recipe.training.epochs,
+                                  "learning_rate": recipe.training.learning_rate,
+                                  "batch_size": recipe.training.batch_size})
+
+        # 2. Data: read, check, split (seeded), tokenize with answer-only labels.
+        from studio import data as studio_data
+        from studio.models import apply_method, bf16_supported, count_parameters, load_model, load_tokenizer
+
+        report = studio_data.load_data(data_file, columns=recipe.data.columns or None)
+        if not report.ok:
+            raise TrainingFailed("The data cannot be trained on: " + "; ".join(p.message for p in report.errors[:5]))
+        say(report.summary())
+        train_ex, eval_ex = studio_data.split_examples(report.examples, recipe.data.eval_size, recipe.training.seed)
+        for name, rows in (("train", train_ex), ("eval", eval_ex)):
+            with open(run_dir / "data" / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+                for ex in rows:
+                    runs.json.dump({"messages": ex.messages, "row": ex.row}, fh, ensure_ascii=False)
+                    fh.write("\n")
+        tokenizer = load_tokenizer(recipe.model.base, recipe.model.trust_remote_code, log=say)
+
+        def encode(rows):
+            out = []
+            for ex in rows:
+                enc = studio_data.tokenize_example(tokenizer, ex, recipe.data.system_prompt, recipe.data.max_length)
+                if any(enc["completion_mask"]):
+                    out.append({"input_ids": enc["input_ids"], "completion_mask": enc["completion_mask"]})
+            return out
+
+        from datasets import Dataset
+
+        train_rows, eval_rows = encode(train_ex), encode(eval_ex)
+        if not train_rows:
+            raise TrainingFailed("No example has any answer tokens left after cutting to data.max_length. "
+                                 "Raise data.max_length.")
+        say(f"{len(train_rows)} training examples, {len(eval_rows)} held out.")
+
+        # 3. Model and method.
+        say(f"Loading {recipe.model.base} for {recipe.method.name}...")
+        model = load_model(recipe.model.base, recipe.method.name, recipe.model.trust_remote_code, log=say)
+        model = apply_method(model, recipe.method, recipe.training.gradient_checkpointing)
+        trainable, total = count_parameters(model)
+        say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%).")
+        runs.write_status(run_dir, "queued", "Starting training...", trainable_params=trainable, total_params=total,
+                          train_examples=len(train_rows), eval_examples=len(eval_rows))
+
+        # 4. Train.
+        import torch
+        from trl import SFTConfig, SFTTrainer
+
+        t = recipe.training
+        cuda = torch.cuda.is_available()
+        precision = t.precision if t.precision != "auto" else ("bf16" if bf16_supported() else "fp32")
+        has_eval = bool(eval_rows)
+        config = SFTConfig(
+            output_dir=str(run_dir / "checkpoints"),
+            num_train_epochs=t.epochs,
+            max_steps=t.max_steps or -1,
+            learning_rate=t.learning_rate,
+            per_device_train_batch_size=t.batch_size,
+            per_device_eval_batch_size=t.batch_size,
+            gradient_accumulation_steps=t.grad_accum,
+            lr_scheduler_type=t.lr_scheduler,
+            warmup_steps=t.warmup_ratio,
+            weight_decay=t.weight_decay,
+            neftune_noise_alpha=t.neftune_noise_alpha or None,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            use_cpu=not cuda,
+            gradient_checkpointing=t.gradient_checkpointing,
+            logging_steps=t.logging_steps,
+            save_strategy="steps",
+            save_steps=t.save_steps,
+            save_total_limit=2,
+            eval_strategy=("steps" if t.eval_steps else "epoch") if has_eval else "no",
+            eval_steps=t.eval_steps or None,
+            seed=t.seed,
+            data_seed=t.seed,
+            report_to="none",
+            disable_tqdm=True,
+            completion_only_loss=True,
+            max_length=recipe.data.max_length,
+            include_num_input_tokens_seen="non_padding",
+            optim="paged_adamw_8bit" if recipe.method.name == "qlora" else "adamw_torch",
+            dataloader_pin_memory=cuda,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=config,
+            train_dataset=Dataset.from_list(train_rows),
+            eval_dataset=Dataset.from_list(eval_rows) if has_eval else None,
+            processing_class=tokenizer,
+            callbacks=[_progress_callback(run_dir, stop_event, say)],
+        )
+        if ckpt is not None:
+            # Lines logged after the checkpoint belong to the lost tail; the resumed run writes them again.
+            step = int(ckpt.name.split("-")[-1])
+            kept = [r for r in runs.read_metrics(run_dir) if r.get("step", 0) <= step]
+            tmp = run_dir / ".metrics.jsonl.tmp"
+            tmp.write_text("".join(runs.json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+            tmp.replace(run_dir / "metrics.jsonl")
+            say(f"Resuming from {ckpt.name}.")
+        started = time.time()
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        seconds = time.time() - started + runs.read_status(run_dir).get("train_seconds", 0) * bool(ckpt)
+
+        # 5. Stopped: the checkpoint the callback asked for is the resumable state.
+        if (run_dir / STOP_FILE).exists() or (stop_event is not None and stop_event.is_set()):
+            (run_dir / STOP_FILE).unlink(missing_ok=True)
+            runs.write_status(run_dir, "stopped", f"Stopped at step {trainer.state.global_step}. Resume to continue.",
+                              step=trainer.state.global_step, train_seconds=seconds)
+            say("Stopped.")
+            return run_dir
+
+        # 6. Done: final eval, then weights written beside and renamed in, never half-written.
+        final_eval = trainer.evaluate() if has_eval else {}
+        target = run_dir / ("adapter" if recipe.method.name in ("lora", "qlora") else "model")
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        trainer.model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+        losses = [r["loss"] for r in runs.read_metrics(run_dir) if "loss" in r]
+        runs.write_status(
+            run_dir, "done", f"Finished in {seconds:.0f} s.", step=trainer.state.global_step,
+            total=trainer.state.global_step, loss=losses[-1] if losses else None, eta=0,
+            eval_loss=final_eval.get("eval_loss"), train_seconds=seconds,
+        )
+        say(f"Done in {seconds:.0f} s. Weights in {target}.")
+        return run_dir
+    except BaseException as exc:  # noqa: BLE001 - a failed run must end as `failed`, whatever happened
+        (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        message = _plain_error(exc)
+        runs.write_status(run_dir, "failed", message)
+        say(f"Failed: {message}")
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return run_dir
+    finally:
+        del trainer, model
+        gc.collect()

@@ -1,0 +1,215 @@
+"""Plain functions behind the studio's buttons and its scripting API; no gradio in here.
+
+Each raises `UserError` with a message meant for a person; `studio.ui.app` turns it into `gr.Error`.
+The named endpoints (see `studio.ui.app.API_DOC`) are thin wrappers over `train_api`, `status`,
+`stop`, `compare` and `runs_table`, so a script and a click run the very same code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from studio import runs
+from studio.jobs import Busy, jobs
+from studio.paths import studio_home
+from studio.recipe import Recipe, RecipeError, check, load, loads
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPES_DIR = REPO / "recipes"
+DEFAULT_RECIPE = RECIPES_DIR / "smollm2_135m_lora_cpu.yaml"
+SAMPLE_DATA = REPO / "assets" / "sample_qa.csv"
+STATUS_KEYS = ("state", "message", "step", "total", "epoch", "loss", "eval_loss", "eta", "train_seconds")
+
+
+class UserError(ValueError):
+    """Something the user can fix; the message says what and how."""
+
+
+def demo_mode() -> bool:
+    """STUDIO_DEMO=1: a public read-only deployment where nobody can start training on the host's machine."""
+    return os.environ.get("STUDIO_DEMO", "").strip().lower() in ("1", "true", "yes")
+
+
+def _refuse_in_demo(what: str) -> None:
+    if demo_mode():
+        raise UserError(f"This is a read-only demo: {what} is turned off. Run Studio on your own machine to train.")
+
+
+def default_recipe() -> Recipe:
+    return load(DEFAULT_RECIPE)
+
+
+def recipe_from_yaml(text: str, data_path: str | None = None) -> Recipe:
+    """The recipe in `text`, or (when empty) the default CPU recipe sized to the data, as the CLI does."""
+    try:
+        if text and text.strip():
+            return check(loads(text))
+        from studio.defaults import size_to_data
+
+        return check(size_to_data(default_recipe(), data_path))
+    except RecipeError as exc:
+        raise UserError("The recipe has problems:\n" + "\n".join(exc.problems)) from None
+
+
+def check_data(data_path: str | None, recipe: Recipe):
+    """The data report for `data_path`, or a UserError saying why it cannot be trained on."""
+    if not data_path:
+        raise UserError("No data loaded. Upload a file on the Data tab (or press 'Load sample') first.")
+    from studio.data import load_data
+
+    report = load_data(data_path, columns=recipe.data.columns or None)
+    if not report.ok:
+        raise UserError(f"The data cannot be trained on: {report.summary()}")
+    return report
+
+
+def start(recipe: Recipe, data_path: str | None) -> str:
+    """Start a run in the background and return its id; refused while another run trains."""
+    _refuse_in_demo("training")
+    try:
+        check(recipe)
+    except RecipeError as exc:
+        raise UserError("The recipe has problems:\n" + "\n".join(exc.problems)) from None
+    if recipe.method.name == "qlora":
+        from studio.models import qlora_problem
+
+        problem = qlora_problem()
+        if problem:
+            raise UserError(problem)
+    check_data(data_path, recipe)
+    try:
+        run_dir = jobs.start(recipe, data_path, name=Path(str(data_path)).stem)
+    except Busy as exc:
+        raise UserError(str(exc)) from None
+    return run_dir.name
+
+
+def train_api(data_file: str | None, recipe_yaml: str = "") -> str:
+    recipe = recipe_from_yaml(recipe_yaml, data_file)
+    return start(recipe, data_file)
+
+
+def run_dir(run_id: str) -> Path:
+    if not run_id:
+        raise UserError("No run chosen. Pick one from the list of runs.")
+    try:
+        return runs.resolve_run(run_id)
+    except runs.RunNotFound as exc:
+        raise UserError(str(exc)) from None
+
+
+def status(run_id: str) -> dict:
+    """The run's state and progress: state, message, step, total, epoch, loss, eval_loss, eta, train_seconds."""
+    current = runs.read_status(run_dir(run_id))
+    return {"run_id": run_id} | {k: current.get(k) for k in STATUS_KEYS}
+
+
+def stop(run_id: str) -> dict:
+    """Ask a run to stop at its next step (with a checkpoint); a run owned by a CLI process is asked by file."""
+    path = run_dir(run_id)
+    if not jobs.stop(path):
+        if runs.read_status(path).get("state") not in runs.ACTIVE:
+            raise UserError(f"Run {run_id} is not training, so there is nothing to stop.")
+        from studio.train import request_stop
+
+        request_stop(path)
+    return status(run_id)
+
+
+def resume(run_id: str) -> str:
+    _refuse_in_demo("training")
+    try:
+        jobs.resume(run_dir(run_id))
+    except Busy as exc:
+        raise UserError(str(exc)) from None
+    return run_id
+
+
+def runs_table() -> list[dict]:
+    return runs.list_runs()
+
+
+def watch_default() -> str | None:
+    """The run a freshly opened page should show: the one training now, else the newest."""
+    active = jobs.active()
+    if active is not None:
+        return active.name
+    rows = runs.list_runs()
+    return rows[0]["run_id"] if rows else None
+
+
+def runs_with_weights() -> list[str]:
+    return [r["run_id"] for r in runs.list_runs() if runs.final_weights(runs.runs_dir() / r["run_id"])]
+
+
+def log_tail(run_id: str, lines: int = 40) -> str:
+    """The run's last log lines, from its folder so that they survive a restart of the studio."""
+    try:
+        text = (run_dir(run_id) / "train.log").read_text(encoding="utf-8", errors="replace")
+    except (OSError, UserError):
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def held_out_examples(run_id: str, limit: int = 30) -> list[tuple[str, str]]:
+    """(question, expected answer) pairs from the run's held-out split, else its training split."""
+    path = run_dir(run_id) / "data"
+    out: list[tuple[str, str]] = []
+    for name in ("eval.jsonl", "train.jsonl"):
+        for row in runs.read_jsonl(path / name):
+            messages = row.get("messages") or []
+            question = next((m["content"] for m in messages if m.get("role") == "user"), "")
+            answer = next((m["content"] for m in reversed(messages) if m.get("role") == "assistant"), "")
+            if question:
+                out.append((question, answer))
+        if out:
+            break
+    return out[:limit]
+
+
+def compare(run_id: str, prompt: str, max_new_tokens: int = 96) -> dict:
+    """Greedy replies of the base model and of the tuned one to `prompt`."""
+    if not prompt or not prompt.strip():
+        raise UserError("Type a question first.")
+    model = chat_model(run_id)
+    return {"base": model.reply(prompt, tuned=False, max_new_tokens=max_new_tokens),
+            "tuned": model.reply(prompt, tuned=True, max_new_tokens=max_new_tokens)}
+
+
+def chat_model(run_id: str):
+    from studio.chat import get_chat_model
+
+    path = run_dir(run_id)
+    if runs.final_weights(path) is None:
+        raise UserError(f"Run {run_id} has no trained weights yet. Wait for it to finish (or resume it).")
+    try:
+        return get_chat_model(path)
+    except Exception as exc:  # noqa: BLE001 - loading failures become one plain message
+        raise UserError(f"Could not load run {run_id}: {exc}") from None
+
+
+def export(run_id: str, fmt: str) -> str:
+    """A zip of the run's adapter, its merged model or (fmt 'recipe') its recipe file; returns its path."""
+    path = run_dir(run_id)
+    out_root = studio_home() / "exports"
+    out_root.mkdir(parents=True, exist_ok=True)
+    if fmt == "recipe":
+        target = out_root / f"{run_id}-recipe.yaml"
+        shutil.copyfile(path / "recipe.yaml", target)
+        return str(target)
+    try:
+        from studio.export import export_run
+    except ImportError:
+        raise UserError("Export is not available in this version of Studio (studio.export is missing).") from None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = out_root / f"{run_id}-{fmt}-{stamp}"
+    try:
+        export_run(path, fmt, folder)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    archive = shutil.make_archive(str(folder), "zip", root_dir=folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    return archive
