@@ -55,5 +55,5 @@ def training_warnings(metrics: list[dict]) -> list[str]:
             warnings.append(f"The model is memorising the training answers: training loss is near zero while the "
                             f"held-out loss rose from {best:.3f} (step {best_step}) to {last:.3f}. Train fewer "
                             "epochs or with a lower learning rate; keep the checkpoint with the lowest eval loss "
-                            f"(step {best_step}).")
+                            f"(around step {best_step}).")
     return warnings

@@ -46,7 +46,8 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: C
             self.start = time.time()
             self.start_step = state.global_step
             self.start_tokens = state.num_input_tokens_seen
-            runs.write_status(run_dir, "running", "Training...", step=state.global_step, total=state.max_steps)
+            if state.is_world_process_zero:
+                runs.write_status(run_dir, "running", "Training...", step=state.global_step, total=state.max_steps)
 
         def on_step_end(self, args, state, control, **kwargs):
             if (stop_event is not None and stop_event.is_set()) or (run_dir / STOP_FILE).exists():
@@ -55,7 +56,7 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: C
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
-            if not any(k in logs for k in ("loss", "eval_loss")):
+            if not state.is_world_process_zero or not any(k in logs for k in ("loss", "eval_loss")):
                 return
             elapsed = time.time() - self.start
             done = max(state.global_step - self.start_step, 1)
@@ -229,7 +230,7 @@ def train(
             bf16=precision == "bf16",
             fp16=precision == "fp16",
             use_cpu=not cuda,
-            gradient_checkpointing=t.gradient_checkpointing,
+            activation_checkpointing=t.gradient_checkpointing,
             logging_steps=t.logging_steps,
             save_strategy="steps",
             save_steps=t.save_steps,
@@ -254,6 +255,9 @@ def train(
             processing_class=tokenizer,
             callbacks=[_progress_callback(run_dir, stop_event, say)],
         )
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # our callback prints; the default one dumps raw dicts
         if ckpt is not None:
             # Lines logged after the checkpoint belong to the lost tail; the resumed run writes them again.
             step = int(ckpt.name.split("-")[-1])
@@ -275,15 +279,19 @@ def train(
             return run_dir
 
         # 6. Done: final eval, then weights written beside and renamed in, never half-written.
-        final_eval = trainer.evaluate() if has_eval else {}
+        metrics = runs.read_metrics(run_dir)
+        evals = [r for r in metrics if "eval_loss" in r and r["step"] == trainer.state.global_step]
+        final_eval = ({"eval_loss": evals[-1]["eval_loss"]} if evals else trainer.evaluate()) if has_eval else {}
         target = run_dir / ("adapter" if recipe.method.name in ("lora", "qlora") else "model")
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
+        if not trainer.is_world_process_zero():
+            return run_dir  # under `accelerate launch`, process 0 alone writes the weights and the status
         trainer.model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
-        losses = [r["loss"] for r in runs.read_metrics(run_dir) if "loss" in r]
+        losses = [r["loss"] for r in metrics if "loss" in r]
         runs.write_status(
             run_dir, "done", f"Finished in {seconds:.0f} s.", step=trainer.state.global_step,
             total=trainer.state.global_step, loss=losses[-1] if losses else None, eta=0,

@@ -1,0 +1,19 @@
+"""Start the Studio web app: `python app.py [--port N]` (or env PORT), served on 0.0.0.0.
+
+torch and transformers are imported inside the handlers, so the page is up within seconds.
+"""
+
+import argparse
+import os
+
+from studio.ui.app import build_app, launch_kwargs, prepare
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Studio: no-code fine-tuning in the browser.")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7860")))
+    parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+    args = parser.parse_args()
+    prepare()
+    demo = build_app()
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs())

@@ -1,0 +1,155 @@
+"""The Studio web app: five tabs in the order of the walk, the shared state, the scripting API, launch settings.
+
+Scripting API (stable; call it with `gradio_client`):
+
+    from gradio_client import Client, handle_file
+    client = Client("http://127.0.0.1:7860/")
+    run_id = client.predict(handle_file("qa.csv"), "", api_name="/api_train")
+    client.predict(run_id, api_name="/api_status")   # {"state", "step", "total", "loss", "eta", "message", ...}
+    client.predict(run_id, api_name="/api_stop")     # asks the run to stop with a checkpoint; returns its status
+    client.predict(run_id, "When was the company founded?", api_name="/api_compare")  # {"base": ..., "tuned": ...}
+    client.predict(api_name="/api_runs")             # one dict per run, newest first
+
+- `/api_train(data_file, recipe_yaml)` -> run id. `recipe_yaml` is the text of a recipe; empty means
+  `recipes/smollm2_135m_lora_cpu.yaml` sized to the data (as `python -m studio train --data FILE`).
+  Refused while another run trains, in read-only demo mode, or when the recipe or the data has problems.
+- `/api_status(run_id)` -> dict with state (queued, running, stopping, stopped, failed, done,
+  interrupted), message, step, total, epoch, loss, eval_loss, eta (seconds), train_seconds.
+- `/api_stop(run_id)` -> the status dict after asking the run to stop.
+- `/api_compare(run_id, prompt, max_new_tokens=96)` -> {"base": str, "tuned": str}, greedy replies.
+- `/api_runs()` -> list of dicts (run_id, state, data, examples, base, method, r, epochs, learning_rate,
+  final_loss, eval_loss, seconds, created, message).
+Every refusal is an error whose message says what to do, e.g. "A run is already training (...)".
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import gradio as gr
+
+from studio import runs
+from studio.jobs import jobs
+from studio.ui import api, chat_tab, data_tab, model_tab, runs_tab, train_tab
+
+
+def _plain_errors(fn):
+    """API endpoints raise `gr.Error` with the plain message, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except api.UserError as exc:
+            raise gr.Error(str(exc)) from None
+
+    return wrapper
+
+
+@_plain_errors
+def api_status(run_id: str) -> dict:
+    """State and progress of a run."""
+    return api.status(run_id)
+
+
+@_plain_errors
+def api_stop(run_id: str) -> dict:
+    """Ask a run to stop at its next step, with a checkpoint; returns its status."""
+    return api.stop(run_id)
+
+
+@_plain_errors
+def api_compare(run_id: str, prompt: str, max_new_tokens: int = 96) -> dict:
+    """Replies of the base and the tuned model to one prompt: {"base": ..., "tuned": ...}."""
+    return api.compare(run_id, prompt, int(max_new_tokens))
+
+
+@_plain_errors
+def api_runs() -> list:
+    """Every run, newest first."""
+    return api.runs_table()
+
+
+@_plain_errors
+def api_train(data_file: str | None, recipe_yaml: str) -> str:
+    """Start training on an uploaded file; returns the run id."""
+    return api.train_api(data_file, recipe_yaml or "")
+
+
+def _wire_api() -> None:
+    # Train takes a file, so it is a hidden button with a File input (the client uploads it);
+    # the rest take plain values and go through gr.api.
+    with gr.Row(visible=False):
+        data_file = gr.File(type="filepath")
+        recipe_yaml = gr.Textbox()
+        run_id = gr.Textbox()
+        trigger = gr.Button()
+    trigger.click(api_train, inputs=[data_file, recipe_yaml], outputs=[run_id], api_name="api_train")
+    gr.api(api_status, api_name="api_status", queue=False)
+    gr.api(api_stop, api_name="api_stop")
+    gr.api(api_compare, api_name="api_compare", concurrency_id="model", concurrency_limit=1)
+    gr.api(api_runs, api_name="api_runs", queue=False)
+
+
+def build_app() -> gr.Blocks:
+    with gr.Blocks(title="Studio: fine-tune a small LLM on your Q&A") as demo:
+        gr.Markdown("# Studio\nTeach a language model your questions and answers: load data, pick a method, "
+                    "train, then compare the model before and after.")
+        with gr.Tabs():
+            with gr.Tab("1. Data"):
+                data = data_tab.build()
+            with gr.Tab("2. Model & method"):
+                model = model_tab.build()
+            with gr.Tab("3. Train"):
+                train_tab.build(data.state, model.inputs, demo)
+            with gr.Tab("4. Chat") as chat:
+                chat_tab.build(chat)
+            with gr.Tab("5. Runs & export") as history:
+                runs_tab.build(history)
+        _wire_api()
+
+        # Cross-tab wiring: the data analysis depends on the model's tokenizer, max_length and system
+        # prompt; the form is sized to the data when data arrives; the summary follows both.
+        analyse_inputs = [data.state, model.base, model.system_prompt, model.max_length, data.example_index]
+        analyse_outputs = [data.length_plot, data.rendered, data.length_note]
+        summary_inputs = [data.state, *model.inputs]
+        for event in data.loaded:
+            (event.then(data_tab.analyse, inputs=analyse_inputs, outputs=analyse_outputs, api_visibility="private")
+             .then(model_tab.size_to, inputs=summary_inputs, outputs=[*model.inputs, model.sized_note],
+                   api_visibility="private")
+             .then(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs,
+                   api_visibility="private"))
+        gr.on([model.base.input, model.system_prompt.input, model.max_length.input, data.example_index.release],
+              data_tab.analyse, inputs=analyse_inputs, outputs=analyse_outputs, trigger_mode="always_last",
+              api_visibility="private")
+        gr.on([c.input for c in model.inputs], model_tab.summarize, inputs=summary_inputs,
+              outputs=model.summary_outputs, trigger_mode="always_last", show_progress="hidden",
+              api_visibility="private")
+        for event in model.loaded:
+            event.then(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs,
+                       api_visibility="private")
+        demo.load(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs, api_visibility="private")
+    return demo
+
+
+def _auth() -> list[tuple[str, str]] | None:
+    """STUDIO_AUTH="user:pass,user2:pass2" turns on a login; unset means none (a local, single-user app)."""
+    pairs = [item.split(":", 1) for item in os.environ.get("STUDIO_AUTH", "").split(",") if ":" in item]
+    return [(user.strip(), password) for user, password in pairs] or None
+
+
+def launch_kwargs() -> dict:
+    """Settings for `demo.launch`: upload limit, login, and no served folders beyond gradio's own cache."""
+    return {
+        "max_file_size": f"{int(os.environ.get('STUDIO_MAX_UPLOAD_MB', '50'))}mb",
+        "auth": _auth(),
+        "allowed_paths": [],
+        "footer_links": ["api"],
+    }
+
+
+def prepare() -> None:
+    """Once per process, before serving: runs left 'running' by a dead process become resumable."""
+    active = jobs.active()
+    runs.mark_interrupted(active_dirs={active.resolve()} if active else set())

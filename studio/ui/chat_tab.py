@@ -1,0 +1,98 @@
+"""Chat tab: one question, two answers side by side, from the base model and from the tuned one.
+
+Both come from one copy of the weights (`studio.chat`: the adapter switched off for the base side).
+Replies stream, base first, then tuned. Every handler that touches the model shares the concurrency
+queue "model", so two tabs never generate on the same weights at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from studio.ui import api, md_escape
+
+# ---- plain functions -------------------------------------------------------------------------------------------
+
+
+def run_list() -> gr.Dropdown:
+    choices = api.runs_with_weights()
+    return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
+
+
+def examples_for(run_id: str | None) -> tuple:
+    """The run's held-out questions for the example picker (their expected answers shown on pick)."""
+    if not run_id:
+        return gr.Dropdown(choices=[], value=None), {}, ""
+    try:
+        pairs = api.held_out_examples(run_id)
+    except api.UserError:
+        pairs = []
+    answers = {q: a for q, a in pairs}
+    return gr.Dropdown(choices=list(answers), value=None), answers, ""
+
+
+def pick_example(question: str | None, answers: dict) -> tuple[str, str]:
+    if not question:
+        return gr.skip(), ""
+    return question, f"**Expected answer (from your data):** {md_escape(answers.get(question, ''))}"
+
+
+def converse(run_id: str | None, prompt: str, base_history: list, tuned_history: list, temperature: float,
+             max_new_tokens: int):
+    """Stream the base model's reply, then the tuned model's, each continuing its own conversation."""
+    if not prompt or not prompt.strip():
+        raise gr.Error("Type a question first.")
+    try:
+        model = api.chat_model(run_id or "")
+    except api.UserError as exc:
+        raise gr.Error(str(exc)) from None
+    base_history = list(base_history or []) + [{"role": "user", "content": prompt}]
+    tuned_history = list(tuned_history or []) + [{"role": "user", "content": prompt}]
+    for side, history in ((False, base_history), (True, tuned_history)):
+        messages = [{"role": m["role"], "content": m["content"]} for m in history]
+        history.append({"role": "assistant", "content": ""})
+        for text in model.stream(messages, tuned=side, max_new_tokens=int(max_new_tokens),
+                                 temperature=float(temperature)):
+            history[-1] = {"role": "assistant", "content": text}
+            yield base_history, tuned_history, ""
+
+
+# ---- layout ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChatTab:
+    run: gr.Dropdown
+
+
+def build(tab: gr.Tab) -> ChatTab:
+    gr.Markdown("### 4. Chat\nAsk the same question to the model before and after training.")
+    with gr.Row():
+        run = gr.Dropdown(label="Trained run", choices=[], scale=4)
+        refresh = gr.Button("↻ Refresh", scale=1)
+    with gr.Row():
+        example = gr.Dropdown(label="Held-out questions from this run (one click away)", choices=[], scale=4)
+        temperature = gr.Slider(0, 1.5, value=0, step=0.05, label="Temperature",
+                                info="0: always the most likely words; higher: more varied.", scale=1)
+        max_new_tokens = gr.Slider(16, 512, value=128, step=16, label="Max new tokens", scale=1)
+    expected = gr.Markdown()
+    with gr.Row():
+        base_chat = gr.Chatbot(label="Base model (before)", height=360)
+        tuned_chat = gr.Chatbot(label="Tuned model (after)", height=360)
+    with gr.Row():
+        prompt = gr.Textbox(label="Your question", placeholder="Ask something your data answers…", scale=5,
+                            submit_btn=True)
+        clear = gr.Button("Clear", scale=1)
+    answers = gr.State({})
+
+    refresh.click(run_list, outputs=[run], api_visibility="private")
+    tab.select(run_list, outputs=[run], api_visibility="private")
+    run.change(examples_for, inputs=[run], outputs=[example, answers, expected], api_visibility="private")
+    example.input(pick_example, inputs=[example, answers], outputs=[prompt, expected], api_visibility="private")
+    prompt.submit(converse, inputs=[run, prompt, base_chat, tuned_chat, temperature, max_new_tokens],
+                  outputs=[base_chat, tuned_chat, prompt], concurrency_id="model", concurrency_limit=1,
+                  api_visibility="private")
+    clear.click(lambda: ([], [], ""), outputs=[base_chat, tuned_chat, expected], api_visibility="private")
+    return ChatTab(run)

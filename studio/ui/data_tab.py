@@ -1,0 +1,189 @@
+"""Data tab: load a file, confirm the column mapping, see the problems, the lengths and one example as trained.
+
+Everything shown here comes from `studio.data`; this module only turns a `DataReport` into tables,
+a histogram and highlighted text. Cell values are user data: they go into text-typed tables and
+escaped Markdown, never into rendered HTML.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from studio.ui import md_escape
+from studio.ui.api import SAMPLE_DATA
+
+ROLES = ("question", "answer", "context", "system")
+FILE_TYPES = [".csv", ".tsv", ".xlsx", ".json", ".jsonl"]
+PROMPT, ANSWER = "prompt (not trained)", "answer (trained)"
+COLOR_MAP = {PROMPT: "#d1d5db", ANSWER: "#86efac"}
+
+
+# ---- plain functions -------------------------------------------------------------------------------------------
+
+
+def read(path: str, columns: dict | None = None):
+    from studio.data import load_data
+
+    return load_data(path, columns=columns or None)
+
+
+@functools.lru_cache(maxsize=4)
+def cached_tokenizer(base: str):
+    from studio.models import load_tokenizer
+
+    return load_tokenizer(base, log=lambda _: None)
+
+
+@functools.lru_cache(maxsize=8)
+def _lengths(path: str, mtime: float, columns_json: str, base: str, system_prompt: str) -> tuple[int, ...]:
+    from studio.data import token_lengths
+
+    report = read(path, json.loads(columns_json))
+    return tuple(token_lengths(cached_tokenizer(base), report.examples, system_prompt))
+
+
+def example_lengths(state: dict | None, base: str, system_prompt: str) -> list[int]:
+    """Token lengths of every usable example (cached: the estimate asks on every keystroke)."""
+    if not state:
+        return []
+    path = state["path"]
+    return list(_lengths(path, Path(path).stat().st_mtime, json.dumps(state.get("columns") or {}, sort_keys=True),
+                         base.strip() or "default", system_prompt or ""))
+
+
+def report_markdown(report, name: str) -> str:
+    if not report.file_type:
+        return f"**{md_escape(name)}**: {md_escape(report.summary())}"
+    mapping = ", ".join(f"{role} ← `{md_escape(col)}`" for role, col in report.columns.items())
+    lines = [f"**{md_escape(name)}** · {md_escape(report.file_type)} · format **{md_escape(report.format)}**",
+             f"{'✅' if report.ok else '❌'} {md_escape(report.summary())}"]
+    if mapping:
+        lines.append(f"Columns: {mapping}")
+    return "\n\n".join(lines)
+
+
+def preview_frame(report) -> pd.DataFrame:
+    """The first rows as the file has them, all as text."""
+    frame = pd.DataFrame(report.preview, dtype=str).fillna("")
+    return frame if not frame.empty else pd.DataFrame({"(no rows)": []})
+
+
+def problems_frame(report) -> pd.DataFrame:
+    rows = [{"row": "" if p.row is None else str(p.row), "level": p.level, "problem": p.message}
+            for p in report.problems]
+    return pd.DataFrame(rows or [{"row": "", "level": "", "problem": "No problems found."}])
+
+
+def lengths_figure(lengths: list[int], max_length: int):
+    import plotly.graph_objects as go
+
+    cut = sum(n > max_length for n in lengths)
+    fig = go.Figure(go.Histogram(x=lengths, nbinsx=40, marker_color="#60a5fa", name="examples"))
+    fig.add_vline(x=max_length, line_dash="dash", line_color="#dc2626",
+                  annotation_text=f"max_length {max_length}", annotation_position="top right")
+    title = (f"{cut} of {len(lengths)} examples longer than max_length would be cut" if cut
+             else f"All {len(lengths)} examples fit in max_length")
+    fig.update_layout(title=title, xaxis_title="tokens per example", yaxis_title="examples", height=300,
+                      margin={"l": 40, "r": 20, "t": 50, "b": 40}, showlegend=False, bargap=0.05)
+    return fig
+
+
+def example_spans(base: str, state: dict | None, index: int, system_prompt: str, max_length: int
+                  ) -> list[tuple[str, str]]:
+    """Example `index` (1-based) exactly as the model sees it, each run labelled trained or not."""
+    from studio.data import render_example
+
+    report = read(state["path"], state.get("columns"))
+    if not report.examples:
+        return []
+    example = report.examples[max(0, min(int(index or 1), len(report.examples)) - 1)]
+    runs = render_example(cached_tokenizer(base.strip() or "default"), example, system_prompt or "", int(max_length))
+    return [(text, ANSWER if trained else PROMPT) for text, trained in runs]
+
+
+def open_data(path: str | None, columns: dict | None = None, name: str | None = None) -> tuple:
+    """(state, summary, 4 mapping dropdowns, preview, problems, example slider) for the file at `path`."""
+    if not path:
+        raise gr.Error("Choose a file first.")
+    report = read(path, columns)
+    name = name or Path(path).name
+    state = {"path": str(path), "name": name, "columns": dict(columns or {}), "examples": len(report.examples)}
+    choices = [("(none)", "")] + [(c, c) for c in report.available_columns]
+    dropdowns = [gr.Dropdown(choices=choices, value=report.columns.get(role, ""), interactive=True) for role in ROLES]
+    slider = gr.Slider(minimum=1, maximum=max(len(report.examples), 2), value=1, step=1,
+                       interactive=len(report.examples) > 1)
+    return (state, report_markdown(report, name), *dropdowns, preview_frame(report), problems_frame(report), slider)
+
+
+def analyse(state: dict | None, base: str, system_prompt: str, max_length: int, index: int) -> tuple:
+    """(length histogram, highlighted example, note) for the loaded data under the current model settings."""
+    if not state or not state.get("examples"):
+        return None, [], ""
+    try:
+        lengths = example_lengths(state, base, system_prompt)
+        spans = example_spans(base, state, index, system_prompt, max_length)
+    except Exception as exc:  # noqa: BLE001 - e.g. a hub id without network: say so, keep the rest of the tab
+        return None, [], f"Cannot load the tokenizer of '{md_escape(base)}': {md_escape(exc)}"
+    cut = sum(n > max_length for n in lengths)
+    note = (f"⚠️ {cut} example{'s' * (cut != 1)} would be cut at max_length {max_length}: raise it on the "
+            "Model & method tab, or shorten those rows." if cut else "")
+    return lengths_figure(lengths, int(max_length)), spans, note
+
+
+# ---- layout ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DataTab:
+    state: gr.State
+    example_index: gr.Slider
+    length_plot: gr.Plot
+    rendered: gr.HighlightedText
+    length_note: gr.Markdown
+    loaded: list  # events after which the data changed; app.py chains the analysis and the sizing to them
+
+
+def build() -> DataTab:
+    state = gr.State(None)
+    gr.Markdown("### 1. Your data\nA file of questions and answers: CSV, TSV, Excel, JSON or JSONL. "
+                "Columns named like *question*/*answer* (or *instruction*/*output*, *prompt*/*completion*, "
+                "chat *messages*) are found on their own.")
+    with gr.Row():
+        upload = gr.File(label="Data file", file_types=FILE_TYPES, type="filepath", scale=3)
+        with gr.Column(scale=1):
+            sample = gr.Button("Load sample (40 ferry Q&A pairs)")
+            summary = gr.Markdown("No data loaded yet.")
+    with gr.Row():
+        mapping = [gr.Dropdown(label=f"{role.capitalize()} column", choices=[("(none)", "")], value="",
+                               interactive=False) for role in ROLES]
+    preview = gr.Dataframe(label="Preview (first rows, as in the file)", datatype="str", interactive=False,
+                           wrap=True, max_height=320)
+    problems = gr.Dataframe(label="Problems (row numbers as in the file)", datatype="str", interactive=False,
+                            wrap=True, max_height=240, column_widths=["8%", "10%", "82%"])
+    with gr.Row():
+        with gr.Column():
+            length_plot = gr.Plot(label="Token lengths")
+            length_note = gr.Markdown()
+        with gr.Column():
+            example_index = gr.Slider(label="Example", minimum=1, maximum=2, step=1, value=1, interactive=False)
+            rendered = gr.HighlightedText(label="As the model sees it (only the green part is learned)",
+                                          color_map=COLOR_MAP, show_legend=True, combine_adjacent=True)
+
+    outputs = [state, summary, *mapping, preview, problems, example_index]
+    uploaded = upload.upload(open_data, inputs=[upload], outputs=outputs)
+    sampled = sample.click(lambda: open_data(str(SAMPLE_DATA)), outputs=outputs)
+
+    def remap(state: dict | None, *columns: str) -> tuple:
+        if not state:
+            raise gr.Error("Load a file first.")
+        return open_data(state["path"], dict(zip(ROLES, columns)), state["name"])
+
+    remapped = gr.on([d.input for d in mapping], remap, inputs=[state, *mapping], outputs=outputs,
+                     trigger_mode="always_last")
+    return DataTab(state, example_index, length_plot, rendered, length_note, [uploaded, sampled, remapped])

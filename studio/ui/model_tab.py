@@ -1,0 +1,240 @@
+"""Model & method tab: the recipe as a form, with what it will cost shown before anything starts.
+
+The form is generated from the recipe's dataclass fields (label, tooltip and choices from
+`field_help`), in the order of `MAIN` and `ADVANCED`; `recipe_from_values` turns the form back into a
+`Recipe`, so the Train tab and the downloadable YAML read exactly what is on screen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import gradio as gr
+
+from studio.recipe import SECTIONS, Recipe, RecipeError, field_help, from_dict, load, loads, validate
+from studio.ui import md_escape
+from studio.ui.api import DEFAULT_RECIPE, RECIPES_DIR, default_recipe
+from studio.ui.data_tab import example_lengths
+
+MAIN = [("model", "base"), ("method", "name"), ("method", "r"), ("method", "alpha"), ("method", "dropout"),
+        ("method", "target_modules"), ("training", "learning_rate"), ("training", "epochs"),
+        ("training", "batch_size"), ("data", "max_length"), ("data", "system_prompt")]
+ADVANCED = [("data", "eval_size"), ("model", "trust_remote_code")] + [
+    ("training", f.name) for f in fields(SECTIONS["training"])
+    if ("training", f.name) not in MAIN]
+FIELDS = MAIN + ADVANCED
+
+
+# ---- plain functions -------------------------------------------------------------------------------------------
+
+
+def _type(section: str, name: str) -> str:
+    return next(f.type for f in fields(SECTIONS[section]) if f.name == name)
+
+
+def make_component(section: str, name: str, value):
+    """One form control for `section.name`, labelled and explained by the field's own help text."""
+    meta = field_help(section, name)
+    kind = _type(section, name)
+    common = {"label": meta.get("label") or name, "info": meta.get("help"), "value": value}
+    if meta.get("choices"):
+        return gr.Radio(choices=list(meta["choices"]), **common)
+    if kind == "bool":
+        return gr.Checkbox(**common)
+    if kind == "int":
+        return gr.Number(precision=0, **common)
+    if kind == "float":
+        return gr.Number(**common)
+    if kind == "float | None":
+        return gr.Textbox(**common | {"value": "" if value is None else str(value)}, placeholder="automatic")
+    if name == "system_prompt":
+        return gr.Textbox(lines=2, **common)
+    return gr.Textbox(**common)
+
+
+def values_from_recipe(recipe: Recipe) -> list:
+    values = []
+    for section, name in FIELDS:
+        value = getattr(getattr(recipe, section), name)
+        values.append(("" if value is None else str(value)) if _type(section, name) == "float | None" else value)
+    return values
+
+
+def recipe_from_values(values: list | tuple, data_state: dict | None = None) -> tuple[Recipe | None, list[str]]:
+    """The recipe on screen and every problem with it (type errors and out-of-range values together)."""
+    raw: dict = {section: {} for section in SECTIONS}
+    for (section, name), value in zip(FIELDS, values):
+        if _type(section, name) == "float | None" and isinstance(value, str):
+            value = value.strip() or None
+        if isinstance(value, float) and _type(section, name) == "int" and value.is_integer():
+            value = int(value)
+        raw[section][name] = value
+    if data_state:
+        raw["data"]["path"] = data_state.get("name", "")
+        raw["data"]["columns"] = {k: v for k, v in (data_state.get("columns") or {}).items()}
+    try:
+        recipe = from_dict(raw)
+    except RecipeError as exc:
+        return None, exc.problems
+    return recipe, validate(recipe)
+
+
+def cost_markdown(recipe: Recipe, data_state: dict | None) -> str:
+    """Trainable parameters, peak memory and time for this recipe on this data and machine."""
+    from studio.estimate import estimate, human_bytes, human_seconds
+
+    lengths = None
+    if data_state and data_state.get("examples"):
+        try:
+            lengths = example_lengths(data_state, recipe.model.base, recipe.data.system_prompt)
+        except Exception:  # noqa: BLE001 - no tokenizer (e.g. offline hub id): the estimate says so below
+            lengths = None
+    if lengths:
+        from studio.data import split_examples
+
+        # The held-out part does not train: keep the lengths of the rows the run will train on.
+        train_rows, _ = split_examples(list(range(len(lengths))), recipe.data.eval_size, recipe.training.seed)
+        lengths = [lengths[i] for i in train_rows]
+    est = estimate(recipe, lengths)
+    if est.trainable is None:
+        return f"⚠️ {md_escape(est.note)}"
+    parts = [f"**Trainable:** {est.trainable:,} of {est.total:,} parameters ({est.trainable_pct:.2f}%)",
+             f"**Peak memory:** ~{human_bytes(est.memory_bytes)}"]
+    parts.append(f"**Time on this machine:** ~{human_seconds(est.seconds)}" if est.seconds is not None
+                 else "**Time:** load data to estimate")
+    return " · ".join(parts) + "\n\n<small>Rough estimates; the Train tab shows the real figures.</small>"
+
+
+def problems_markdown(recipe: Recipe | None, problems: list[str]) -> str:
+    lines = [f"- ❌ {md_escape(p)}" for p in problems]
+    if recipe is not None and recipe.method.name == "qlora":
+        from studio.models import qlora_problem
+
+        problem = qlora_problem()
+        if problem:
+            lines.append(f"- ⚠️ {md_escape(problem)}")
+    return "\n".join(lines) if lines else "✅ The recipe is valid."
+
+
+def recipe_file(recipe: Recipe) -> str:
+    """The recipe written to a file for the download button (named by its content, so repeats are free)."""
+    from studio.paths import studio_home
+
+    text = recipe.to_yaml()
+    folder = studio_home() / "ui" / hashlib.sha1(text.encode()).hexdigest()[:12]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "recipe.yaml"
+    if not path.exists():
+        path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def cli_command(data_state: dict | None) -> str:
+    data = data_state["name"] if data_state else "YOUR_DATA.csv"
+    return f"python -m studio train recipe.yaml --data {data}"
+
+
+def summarize(data_state: dict | None, *values) -> tuple:
+    """(problems, costs, YAML, download file, CLI) for the form as it is now."""
+    recipe, problems = recipe_from_values(values, data_state)
+    if recipe is None:
+        return problems_markdown(None, problems), "", "", None, cli_command(data_state)
+    costs = cost_markdown(recipe, data_state) if not problems else "Fix the problems above to see the costs."
+    return (problems_markdown(recipe, problems), costs, recipe.to_yaml(), recipe_file(recipe),
+            cli_command(data_state))
+
+
+def size_to(data_state: dict | None, *values) -> tuple:
+    """The form with epochs, learning rate, batch and rank suggested for the loaded data's size."""
+    recipe, problems = recipe_from_values(values, data_state)
+    if recipe is None or not data_state or not data_state.get("examples"):
+        return (*[gr.skip()] * len(FIELDS), "")
+    from studio.data import split_examples
+    from studio.defaults import size_to_data
+
+    recipe = size_to_data(recipe, data_state["path"])
+    n = len(split_examples([None] * data_state["examples"], recipe.data.eval_size, recipe.training.seed)[0])
+    note = (f"ℹ️ Sized to your {n} training examples: {recipe.training.epochs:g} epochs, learning rate "
+            f"{recipe.training.learning_rate:g}, batch {recipe.training.batch_size}. Change anything.")
+    return (*values_from_recipe(recipe), note)
+
+
+def recipe_choices() -> list[tuple[str, str]]:
+    return [(p.name, str(p)) for p in sorted(RECIPES_DIR.glob("*.yaml"))]
+
+
+def load_recipe(path: str | None, source: str = "file") -> tuple:
+    """The form filled from a recipe file; on any problem the form is left as it was and the problems shown."""
+    if not path:
+        return (*[gr.skip()] * len(FIELDS), "")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        recipe = loads(text) if source == "upload" else load(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return (*[gr.skip()] * len(FIELDS), f"❌ Cannot read that file: {md_escape(exc)}")
+    except RecipeError as exc:
+        lines = "\n".join(f"- ❌ {md_escape(p)}" for p in exc.problems)
+        return (*[gr.skip()] * len(FIELDS), f"The recipe was not loaded (your form is unchanged):\n{lines}")
+    return (*values_from_recipe(recipe), f"✅ Loaded {md_escape(Path(path).name)}.")
+
+
+# ---- layout ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelTab:
+    inputs: list  # one component per FIELDS entry, in that order
+    base: gr.Textbox
+    max_length: gr.Number
+    system_prompt: gr.Textbox
+    sized_note: gr.Markdown
+    summary_outputs: list
+    loaded: list  # events after which the whole form changed; app.py chains the summary to them
+
+
+def build() -> ModelTab:
+    start = default_recipe()
+    values = dict(zip(FIELDS, values_from_recipe(start)))
+    gr.Markdown("### 2. Model & method\nEvery setting explains itself (hover the ⓘ). The defaults train the "
+                "built-in small model on this computer's CPU.")
+    with gr.Row():
+        recipe_pick = gr.Dropdown(label="Start from a recipe", choices=recipe_choices(),
+                                  value=str(DEFAULT_RECIPE), scale=2)
+        load_btn = gr.Button("Load recipe", scale=1)
+        upload = gr.File(label="…or upload a recipe YAML", file_types=[".yaml", ".yml"], type="filepath", scale=2,
+                         height=100)
+    load_note = gr.Markdown()
+    sized_note = gr.Markdown()
+    comps: dict = {}
+    with gr.Row():
+        with gr.Column():
+            for key in MAIN[:6]:
+                comps[key] = make_component(*key, values[key])
+        with gr.Column():
+            for key in MAIN[6:]:
+                comps[key] = make_component(*key, values[key])
+    with gr.Accordion("Advanced", open=False):
+        with gr.Row():
+            half = (len(ADVANCED) + 1) // 2
+            with gr.Column():
+                for key in ADVANCED[:half]:
+                    comps[key] = make_component(*key, values[key])
+            with gr.Column():
+                for key in ADVANCED[half:]:
+                    comps[key] = make_component(*key, values[key])
+    inputs = [comps[key] for key in FIELDS]
+    problems = gr.Markdown(label="Checks")
+    costs = gr.Markdown()
+    with gr.Accordion("Recipe YAML and command line", open=False):
+        yaml_view = gr.Code(label="recipe.yaml", language="yaml", interactive=False)
+        with gr.Row():
+            download = gr.DownloadButton("Download recipe.yaml")
+            cli = gr.Textbox(label="Run the same from a terminal", interactive=False, buttons=["copy"])
+    summary_outputs = [problems, costs, yaml_view, download, cli]
+
+    picked = load_btn.click(load_recipe, inputs=[recipe_pick], outputs=[*inputs, load_note])
+    uploaded = upload.upload(lambda path: load_recipe(path, "upload"), inputs=[upload], outputs=[*inputs, load_note])
+    return ModelTab(inputs, comps[("model", "base")], comps[("data", "max_length")], comps[("data", "system_prompt")],
+                    sized_note, summary_outputs, [picked, uploaded])

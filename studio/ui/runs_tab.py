@@ -1,0 +1,96 @@
+"""Runs & export tab: every run in one table, their loss curves overlaid, and downloads of the results.
+
+Exports are written under STUDIO_HOME/exports and handed to the browser as a file, so no folder
+outside the studio's own needs to be served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from studio import runs
+from studio.ui import api
+
+COLUMNS = ["run_id", "state", "data", "examples", "method", "r", "epochs", "learning_rate", "final_loss",
+           "eval_loss", "seconds", "created", "message"]
+
+
+# ---- plain functions -------------------------------------------------------------------------------------------
+
+
+def runs_frame() -> pd.DataFrame:
+    rows = runs.list_runs()
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+def overlay_figure(run_ids: list[str] | None):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for run_id in run_ids or []:
+        try:
+            metrics = runs.read_metrics(api.run_dir(run_id))
+        except api.UserError:
+            continue
+        train = [m for m in metrics if m.get("loss") is not None]
+        evals = [m for m in metrics if m.get("eval_loss") is not None]
+        fig.add_trace(go.Scatter(x=[m["step"] for m in train], y=[m["loss"] for m in train], mode="lines",
+                                 name=f"{run_id} train"))
+        if evals:
+            fig.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals],
+                                     mode="lines+markers", line={"dash": "dot"}, name=f"{run_id} held-out"))
+    fig.update_layout(title="Loss by step", xaxis_title="step", yaxis_title="loss", height=380,
+                      margin={"l": 40, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def refresh() -> tuple:
+    ids = [r["run_id"] for r in runs.list_runs()]
+    with_weights = api.runs_with_weights()
+    return (runs_frame(), gr.Dropdown(choices=ids), gr.Dropdown(choices=with_weights,
+            value=with_weights[0] if with_weights else None))
+
+
+def export(run_id: str | None, fmt: str) -> str:
+    try:
+        return api.export(run_id or "", fmt)
+    except api.UserError as exc:
+        raise gr.Error(str(exc)) from None
+
+
+# ---- layout ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunsTab:
+    table: gr.Dataframe
+
+
+def build(tab: gr.Tab) -> RunsTab:
+    gr.Markdown("### 5. Runs & export")
+    refresh_btn = gr.Button("↻ Refresh")
+    table = gr.Dataframe(label="All runs", datatype="str", interactive=False, wrap=True, max_height=320)
+    compare = gr.Dropdown(label="Compare loss curves of", multiselect=True, choices=[])
+    plot = gr.Plot(label="Loss curves")
+    with gr.Row():
+        pick = gr.Dropdown(label="Export run", choices=[], scale=3)
+        adapter_btn = gr.Button("Adapter (.zip)", scale=1)
+        merged_btn = gr.Button("Merged model (.zip)", scale=1)
+        recipe_btn = gr.Button("Recipe (.yaml)", scale=1)
+    gr.Markdown("<small>The adapter is small and needs the base model; the merged model stands alone "
+                "(it takes a moment to build).</small>")
+    download = gr.File(label="Download", interactive=False)
+
+    outputs = [table, compare, pick]
+    refresh_btn.click(refresh, outputs=outputs, api_visibility="private")
+    tab.select(refresh, outputs=outputs, api_visibility="private")
+    compare.change(overlay_figure, inputs=[compare], outputs=[plot], api_visibility="private")
+    adapter_btn.click(lambda r: export(r, "adapter"), inputs=[pick], outputs=[download], api_visibility="private")
+    merged_btn.click(lambda r: export(r, "merged"), inputs=[pick], outputs=[download], concurrency_id="model",
+                     api_visibility="private")
+    recipe_btn.click(lambda r: export(r, "recipe"), inputs=[pick], outputs=[download], api_visibility="private")
+    return RunsTab(table)

@@ -1,0 +1,153 @@
+"""Train tab: start, stop and resume a run, and watch it through its folder.
+
+The run trains in `studio.jobs`' background thread, never in a browser request; a 1 s `gr.Timer`
+reads `status.json`, `metrics.jsonl` and `train.log` from the watched run's folder. So closing the
+tab loses nothing, and a reloaded page reattaches to whatever is training (see `app.py`'s load).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import gradio as gr
+
+from studio import runs
+from studio.ui import api, md_escape
+from studio.ui.model_tab import recipe_from_values
+
+STATE_ICON = {"queued": "⏳", "running": "🏃", "stopping": "⏸️", "stopped": "⏹️", "failed": "❌", "done": "✅",
+              "interrupted": "⚠️"}
+
+
+# ---- plain functions -------------------------------------------------------------------------------------------
+
+
+def loss_figure(metrics: list[dict], title: str = ""):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    train = [m for m in metrics if m.get("loss") is not None]
+    evals = [m for m in metrics if m.get("eval_loss") is not None]
+    fig.add_trace(go.Scatter(x=[m["step"] for m in train], y=[m["loss"] for m in train], mode="lines",
+                             name="train loss"))
+    if evals:
+        fig.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals],
+                                 mode="lines+markers", name="held-out loss"))
+    fig.update_layout(title=title or "Loss (lower is better)", xaxis_title="step", yaxis_title="loss", height=340,
+                      margin={"l": 40, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def progress_html(status: dict, metrics: list[dict]) -> str:
+    """A progress bar with step, epoch, speed and time left; every value is a number or escaped."""
+    step, total = status.get("step") or 0, status.get("total") or 0
+    pct = 100 * step / total if total else 0
+    last = metrics[-1] if metrics else {}
+    facts = [f"step {step}/{total}" if total else "preparing…"]
+    if status.get("epoch") is not None:
+        facts.append(f"epoch {status['epoch']:.2f}")
+    if last.get("tokens_per_s"):
+        facts.append(f"{last['tokens_per_s']:.0f} tokens/s")
+    if status.get("state") in runs.ACTIVE and status.get("eta"):
+        facts.append(f"about {status['eta']:.0f} s left")
+    if status.get("loss") is not None:
+        facts.append(f"loss {status['loss']:.4f}")
+    colour = {"failed": "#dc2626", "done": "#16a34a"}.get(status.get("state", ""), "#2563eb")
+    return (f'<div style="border:1px solid #d1d5db;border-radius:6px;height:18px;overflow:hidden">'
+            f'<div style="width:{pct:.1f}%;height:100%;background:{colour}"></div></div>'
+            f'<div style="margin-top:4px;font-size:0.9em">{html.escape(" · ".join(facts))}</div>')
+
+
+def status_markdown(run_id: str, status: dict) -> str:
+    state = status.get("state", "unknown")
+    return f"{STATE_ICON.get(state, '')} **{md_escape(run_id)}**: {md_escape(state)}. {md_escape(status.get('message', ''))}"
+
+
+def run_choices() -> list[str]:
+    return [r["run_id"] for r in runs.list_runs()]
+
+
+def poll(run_id: str | None, seen: str) -> tuple:
+    """(status, progress, plot, log, signature) for the watched run; the plot is skipped when nothing changed."""
+    if not run_id:
+        return "No run yet. Press **Start training**.", "", gr.skip(), "", seen
+    try:
+        folder = api.run_dir(run_id)
+    except api.UserError as exc:
+        return md_escape(exc), "", gr.skip(), "", seen
+    status, metrics = runs.read_status(folder), runs.read_metrics(folder)
+    signature = f"{run_id}:{len(metrics)}"
+    plot = loss_figure(metrics, f"Loss: {run_id}") if signature != seen else gr.skip()
+    return status_markdown(run_id, status), progress_html(status, metrics), plot, api.log_tail(run_id), signature
+
+
+def start(data_state: dict | None, *values) -> tuple:
+    recipe, problems = recipe_from_values(values, data_state)
+    if problems:
+        raise gr.Error("Fix the recipe first (Model & method tab):\n" + "\n".join(problems))
+    try:
+        run_id = api.start(recipe, data_state["path"] if data_state else None)
+    except api.UserError as exc:
+        raise gr.Error(str(exc)) from None
+    gr.Info(f"Started run {run_id}.")
+    return gr.Dropdown(choices=run_choices(), value=run_id), ""
+
+
+def stop(run_id: str | None) -> None:
+    try:
+        api.stop(run_id or "")
+    except api.UserError as exc:
+        gr.Warning(str(exc))
+        return
+    gr.Info("Stopping after the current step; a checkpoint is saved so you can resume.")
+
+
+def resume(run_id: str | None) -> tuple:
+    try:
+        api.resume(run_id or "")
+    except api.UserError as exc:
+        raise gr.Error(str(exc)) from None
+    return gr.Dropdown(choices=run_choices(), value=run_id), ""
+
+
+def reattach() -> gr.Dropdown:
+    """On page load: the run training now (or the newest), so a reload finds the run it left."""
+    return gr.Dropdown(choices=run_choices(), value=api.watch_default())
+
+
+# ---- layout ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainTab:
+    run: gr.Dropdown
+
+
+def build(data_state: gr.State, recipe_inputs: list, demo: gr.Blocks) -> TrainTab:
+    gr.Markdown("### 3. Train\nTraining runs in the background: you can close this page and come back.")
+    if api.demo_mode():
+        gr.Markdown("🔒 **Read-only demo:** starting and resuming runs is turned off here.")
+    with gr.Row():
+        start_btn = gr.Button("Start training", variant="primary", interactive=not api.demo_mode())
+        stop_btn = gr.Button("Stop", variant="stop")
+        resume_btn = gr.Button("Resume", interactive=not api.demo_mode())
+    with gr.Row():
+        run = gr.Dropdown(label="Run shown", choices=[], value=None, allow_custom_value=False, scale=4)
+        refresh = gr.Button("↻ Refresh list", scale=1)
+    status = gr.Markdown()
+    progress = gr.HTML()
+    plot = gr.Plot(label="Loss")
+    log = gr.Textbox(label="Log", lines=10, max_lines=10, interactive=False, autoscroll=True)
+    seen = gr.State("")
+    timer = gr.Timer(1.0)
+
+    outputs = [status, progress, plot, log, seen]
+    timer.tick(poll, inputs=[run, seen], outputs=outputs, show_progress="hidden", api_visibility="private")
+    run.change(poll, inputs=[run, gr.State("")], outputs=outputs, show_progress="hidden", api_visibility="private")
+    start_btn.click(start, inputs=[data_state, *recipe_inputs], outputs=[run, seen], api_visibility="private")
+    stop_btn.click(stop, inputs=[run], api_visibility="private")
+    resume_btn.click(resume, inputs=[run], outputs=[run, seen], api_visibility="private")
+    refresh.click(reattach, outputs=[run], api_visibility="private")
+    demo.load(reattach, outputs=[run], api_visibility="private")
+    return TrainTab(run)

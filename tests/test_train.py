@@ -1,0 +1,162 @@
+"""Fast engine tests on a tiny random Llama (2 layers, 16 wide) with the real tokenizer."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from studio import runs
+from studio.recipe import Recipe, apply_overrides
+from studio.train import request_stop, train
+
+
+@pytest.fixture
+def pairs_csv(tmp_path):
+    path = tmp_path / "pairs.csv"
+    rows = [(f"What is the code word for item {i}?", f"The code word for item {i} is zorblax{i}.") for i in range(12)]
+    path.write_text("question,answer\n" + "".join(f"{q},{a}\n" for q, a in rows), encoding="utf-8")
+    return path
+
+
+def tiny_recipe(model_dir, *overrides: str) -> Recipe:
+    return apply_overrides(Recipe(), [
+        f"model.base={model_dir}", "data.max_length=64", "data.eval_size=2", "training.batch_size=4",
+        "training.learning_rate=0.01", "training.epochs=4", "training.save_steps=5", "training.precision=fp32",
+        "method.r=4", "method.alpha=8", *overrides,
+    ])
+
+
+def test_lora_run_writes_a_complete_folder_and_learns(tiny_model_dir, pairs_csv, tmp_path):
+    run_dir = train(tiny_recipe(tiny_model_dir), pairs_csv, tmp_path / "run", log=lambda _: None)
+    status = runs.read_status(run_dir)
+    assert status["state"] == "done", status
+    for name in ("recipe.yaml", "metrics.jsonl", "status.json", "data/pairs.csv", "data/train.jsonl",
+                 "data/eval.jsonl", "adapter/adapter_model.safetensors", "adapter/adapter_config.json"):
+        assert (run_dir / name).exists(), name
+    metrics = runs.read_metrics(run_dir)
+    losses = [m["loss"] for m in metrics if "loss" in m]
+    assert len(losses) == status["step"] == 12
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.03, losses
+    assert any("eval_loss" in m for m in metrics)
+    last_train = [m for m in metrics if "loss" in m][-1]
+    for key in ("step", "total", "epoch", "lr", "tokens_per_s", "elapsed", "eta"):
+        assert key in last_train
+    assert 0 < status["trainable_params"] < status["total_params"]
+    assert status["train_examples"] == 10 and status["eval_examples"] == 2
+    # LoRA B starts at zero; after training it is not, and only adapter tensors were saved.
+    adapter = load_file(run_dir / "adapter" / "adapter_model.safetensors")
+    assert adapter and all("lora_" in k for k in adapter)
+    assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)
+    # The folder alone repeats the run: the recipe points at the copied data.
+    assert "data/pairs.csv" in (run_dir / "recipe.yaml").read_text()
+
+
+def test_base_weights_do_not_change_under_lora(tiny_model_dir, pairs_csv, tmp_path):
+    before = load_file(tiny_model_dir / "model.safetensors")
+    train(tiny_recipe(tiny_model_dir, "training.max_steps=3"), pairs_csv, tmp_path / "run", log=lambda _: None)
+    after = load_file(tiny_model_dir / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("method", ["full", "head"])
+def test_full_and_head_methods_save_a_model(tiny_model_dir, pairs_csv, tmp_path, method):
+    run_dir = train(tiny_recipe(tiny_model_dir, f"method.name={method}", "training.max_steps=3"), pairs_csv,
+                    tmp_path / "run", log=lambda _: None)
+    assert runs.read_status(run_dir)["state"] == "done"
+    assert (run_dir / "model" / "model.safetensors").exists()
+    status = runs.read_status(run_dir)
+    if method == "head":
+        assert status["trainable_params"] < status["total_params"]
+    else:
+        assert status["trainable_params"] == status["total_params"]
+
+
+def test_stop_leaves_a_checkpoint_and_resume_finishes(tiny_model_dir, pairs_csv, tmp_path):
+    stop = threading.Event()
+    seen = []
+
+    def log(line):
+        seen.append(line)
+        if line.startswith("step 2/"):
+            stop.set()
+
+    run_dir = train(tiny_recipe(tiny_model_dir), pairs_csv, tmp_path / "run", stop_event=stop, log=log)
+    status = runs.read_status(run_dir)
+    assert status["state"] == "stopped", status
+    assert runs.last_checkpoint(run_dir) is not None
+    assert not (run_dir / "adapter").exists()
+    stopped_at = status["step"]
+    run_dir = train(None, None, run_dir, resume=True, log=lambda _: None)
+    status = runs.read_status(run_dir)
+    assert status["state"] == "done", status
+    steps = [m["step"] for m in runs.read_metrics(run_dir) if "loss" in m]
+    assert steps == list(range(1, 13)), "resume continues the step count without gaps or repeats"
+    assert stopped_at < 12
+
+
+def test_stop_file_from_another_process_stops_the_run(tiny_model_dir, pairs_csv, tmp_path):
+    run_dir = tmp_path / "run"
+
+    def log(line):
+        if line.startswith("step 1/"):
+            request_stop(run_dir)
+
+    train(tiny_recipe(tiny_model_dir), pairs_csv, run_dir, log=log)
+    assert runs.read_status(run_dir)["state"] == "stopped"
+
+
+def test_bad_data_fails_with_a_plain_message(tiny_model_dir, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,answer\n,\n", encoding="utf-8")
+    run_dir = train(tiny_recipe(tiny_model_dir), bad, tmp_path / "run", log=lambda _: None)
+    status = runs.read_status(run_dir)
+    assert status["state"] == "failed"
+    assert "Traceback" not in status["message"] and "data" in status["message"].lower()
+    assert (run_dir / "error.log").exists()
+
+
+def test_missing_model_and_qlora_on_cpu_fail_clearly(pairs_csv, tmp_path, tiny_model_dir):
+    run_dir = train(tiny_recipe(tmp_path / "no-such-model"), pairs_csv, tmp_path / "r1", log=lambda _: None)
+    status = runs.read_status(run_dir)
+    assert status["state"] == "failed" and "does not exist" in status["message"]
+    if not torch.cuda.is_available():
+        run_dir = train(tiny_recipe(tiny_model_dir, "method.name=qlora"), pairs_csv, tmp_path / "r2",
+                        log=lambda _: None)
+        status = runs.read_status(run_dir)
+        assert status["state"] == "failed"
+        assert "GPU" in status["message"] and "'lora'" in status["message"]
+
+
+def test_nan_loss_fails_the_run(tiny_model_dir, pairs_csv, tmp_path):
+    run_dir = train(tiny_recipe(tiny_model_dir, "training.learning_rate=0.9", "method.alpha=100000"), pairs_csv,
+                    tmp_path / "run", log=lambda _: None)
+    status = runs.read_status(run_dir)
+    if status["state"] == "failed":
+        assert "learning_rate" in status["message"]
+    else:  # the tiny model survived even this; the run must then be a real success
+        assert status["state"] == "done"
+
+
+def test_interrupted_runs_are_marked_on_restart(tmp_path):
+    run_dir = tmp_path / "runs" / "r1"
+    (run_dir / "checkpoints" / "checkpoint-5").mkdir(parents=True)
+    (run_dir / "checkpoints" / "checkpoint-5" / "trainer_state.json").write_text("{}")
+    (run_dir / "status.json").write_text(json.dumps({"state": "running", "pid": 999999999}))
+    changed = runs.mark_interrupted(tmp_path / "runs")
+    assert changed == [run_dir]
+    status = runs.read_status(run_dir)
+    assert status["state"] == "interrupted" and "Resume" in status["message"]
+
+
+def test_run_ids_are_confined_to_the_runs_root(tmp_path):
+    root = tmp_path / "runs"
+    (root / "good").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    assert runs.resolve_run("good", root) == (root / "good").resolve()
+    for bad in ("../secret", "/etc", "..", "good/../../secret", "%2e%2e/secret", ""):
+        with pytest.raises(runs.RunNotFound):
+            runs.resolve_run(bad, root)

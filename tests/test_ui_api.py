@@ -1,0 +1,93 @@
+"""The scripting API end to end: a real app on a free port, driven by gradio_client like a user's script.
+
+One short run (3 steps of LoRA on the default model) covers train -> status -> compare -> runs; the
+refusals (a second run while one trains, a broken recipe, an unknown run) are checked on the way.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+
+SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample_qa.csv"
+QUICK_RECIPE = """
+model: {base: default}
+data: {max_length: 64, eval_size: 0}
+method: {name: lora, r: 4, alpha: 8}
+training: {epochs: 1, max_steps: 3, batch_size: 4, learning_rate: 0.001, save_steps: 50}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    saved = os.environ.get("STUDIO_RUNS")
+    os.environ["STUDIO_RUNS"] = str(tmp_path_factory.mktemp("runs"))
+    from studio.jobs import jobs
+    from studio.ui.app import build_app, launch_kwargs, prepare
+
+    prepare()
+    demo = build_app()
+    demo.queue()
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+        jobs.wait(120)
+        if saved is None:
+            os.environ.pop("STUDIO_RUNS", None)
+        else:
+            os.environ["STUDIO_RUNS"] = saved
+
+
+def test_broken_yaml_is_refused_with_the_line(client):
+    with pytest.raises(Exception, match="not valid YAML at line"):
+        client.predict(handle_file(str(SAMPLE)), "training: [epochs: 3", api_name="/api_train")
+
+
+def test_unknown_setting_is_named(client):
+    with pytest.raises(Exception, match="training.epocs: unknown setting. Did you mean 'epochs'"):
+        client.predict(handle_file(str(SAMPLE)), "training: {epocs: 3}", api_name="/api_train")
+
+
+def test_unknown_run_is_a_plain_error(client):
+    with pytest.raises(Exception, match="No run named"):
+        client.predict("../../etc", api_name="/api_status")
+
+
+def test_train_poll_compare_and_list(client):
+    run_id = client.predict(handle_file(str(SAMPLE)), QUICK_RECIPE, api_name="/api_train")
+    assert run_id.endswith("sample_qa")
+
+    with pytest.raises(Exception, match="already training"):
+        client.predict(handle_file(str(SAMPLE)), QUICK_RECIPE, api_name="/api_train")
+
+    deadline = time.time() + 180
+    status = {}
+    while time.time() < deadline:
+        status = client.predict(run_id, api_name="/api_status")
+        if status["state"] not in ("queued", "running", "stopping"):
+            break
+        time.sleep(1)
+    assert status["state"] == "done", status
+    assert status["step"] == 3 and status["loss"] > 0
+
+    replies = client.predict(run_id, "Who founded the Brindlewick Ferry Company?", 24, api_name="/api_compare")
+    assert set(replies) == {"base", "tuned"}
+    assert replies["base"].strip() and replies["tuned"].strip()
+
+    listed = {row["run_id"]: row for row in client.predict(api_name="/api_runs")}
+    assert listed[run_id]["state"] == "done"
+    assert listed[run_id]["method"] == "lora"
