@@ -1,5 +1,47 @@
-"""Shared test set-up: one STUDIO_HOME for the whole session, so the default model is converted once."""
+"""Shared fixtures: one STUDIO_HOME for the session (the default model converts there once), a tiny
+random Llama built from a config with the real tokenizer (no network), and per-test run folders."""
+
+from __future__ import annotations
 
 import os
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("STUDIO_HOME", "/tmp/studio-test-home")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+ASSETS = REPO / "assets"
+
+
+@pytest.fixture(scope="session")
+def default_tokenizer():
+    from studio.models import load_tokenizer
+
+    return load_tokenizer("default", log=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, default_tokenizer) -> Path:
+    """A 2-layer, 16-wide Llama with random weights and the default model's tokenizer and template."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-llama")
+    config = LlamaConfig(
+        vocab_size=len(default_tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512, tie_word_embeddings=True,
+        pad_token_id=default_tokenizer.pad_token_id, eos_token_id=default_tokenizer.eos_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(path, safe_serialization=True)
+    default_tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def runs_root(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "runs"
+    monkeypatch.setenv("STUDIO_RUNS", str(root))
+    return root
