@@ -379,19 +379,19 @@ def test_junk_never_raises(tmp_path, content, name):
 
 
 def test_default_eval_size():
-    assert [default_eval_size(n) for n in (0, 5, 9, 10, 25, 100, 999, 5000)] == [0, 0, 0, 2, 2, 10, 100, 100]
+    assert [default_eval_size(n) for n in (0, 5, 59, 60, 100, 999, 5000)] == [0, 0, 0, 6, 10, 100, 100]
 
 
 def test_split_sizes_and_determinism():
-    examples = examples_from_pairs([(f"q{i}", f"a{i}") for i in range(50)])
+    examples = examples_from_pairs([(f"q{i}", f"a{i}") for i in range(100)])
     train, held = split_examples(examples, None, seed=1)
-    assert (len(train), len(held)) == (45, 5)
+    assert (len(train), len(held)) == (90, 10)
     assert split_examples(examples, None, seed=1) == (train, held)
     assert split_examples(examples, None, seed=2) != (train, held)
-    assert {e.row for e in train} | {e.row for e in held} == set(range(1, 51))
-    assert [len(x) for x in split_examples(examples, 0.2, 0)] == [40, 10]
-    assert [len(x) for x in split_examples(examples, 7, 0)] == [43, 7]
-    assert [len(x) for x in split_examples(examples, 0, 0)] == [50, 0]
+    assert {e.row for e in train} | {e.row for e in held} == set(range(1, 101))
+    assert [len(x) for x in split_examples(examples, 0.2, 0)] == [80, 20]
+    assert [len(x) for x in split_examples(examples, 7, 0)] == [93, 7]
+    assert [len(x) for x in split_examples(examples, 0, 0)] == [100, 0]
     assert [len(x) for x in split_examples(examples[:1], 5, 0)] == [1, 0]  # never leaves training empty
     assert [len(x) for x in split_examples(examples[:3], 0.5, 0)] == [1, 2]
     with pytest.raises(ValueError):

@@ -307,6 +307,8 @@ def test_md_escapes_table_breakers():
 
 def test_zero_adapter_answers_like_base(tmp_path):
     """A LoRA adapter with B = 0 changes nothing: base and tuned greedy answers must be identical."""
+    import torch
+
     from studio.models import apply_method, load_model
     from studio.recipe import MethodSection
 
@@ -321,9 +323,12 @@ def test_zero_adapter_answers_like_base(tmp_path):
     data = tmp_path / "qs.csv"
     data.write_text("question,key,answer\nWhat is the capital of France?,Paris,Paris.\n"
                     "What is 2 + 3?,5,5\nName a colour.,red,Red.\n", encoding="utf-8")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matmuls: one thread is as fast alone and far faster on a shared, busy CPU
     try:
         report = evaluate_file(run, data, max_new_tokens=8)
     finally:
+        torch.set_num_threads(threads)
         chat.clear_cache()
     assert len(report["rows"]) == 3 and report["perplexity"] == pytest.approx(math.exp(2.0), abs=1e-3)
     assert all(r["base"] == r["tuned"] for r in report["rows"])

@@ -69,7 +69,7 @@ def test_unknown_run_is_a_plain_error(client):
 
 def test_train_poll_compare_and_list(client):
     run_id = client.predict(handle_file(str(SAMPLE)), QUICK_RECIPE, api_name="/api_train")
-    assert run_id.endswith("sample_qa")
+    assert run_id.endswith("sample-qa")
 
     with pytest.raises(Exception, match="already training"):
         client.predict(handle_file(str(SAMPLE)), QUICK_RECIPE, api_name="/api_train")
