@@ -217,6 +217,10 @@ def write_card(run_dir: str | Path) -> Path:
         drawn = False
     if drawn:
         lines += ["![Training and held-out loss by step](loss.png)", ""]
+    from studio.monitor import training_warnings
+
+    for warning in training_warnings(metrics):
+        lines += [f"> ⚠ {md(warning)}", ""]
 
     eval_report = _read_json(run_dir / "eval.json")
     if eval_report:

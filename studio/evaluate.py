@@ -237,8 +237,8 @@ def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96) -> dict:
                                 max_new_tokens=max_new_tokens)
     report["source"] = "held-out split"
     if not examples:
-        report["message"] = ("This run held out no examples (data.eval_size was 0, or the data had fewer than 10 "
-                             "rows), so there is nothing to score. Evaluate on a file of questions instead.")
+        report["message"] = ("This run held out no examples (data.eval_size was 0, or the data was too small to "
+                             "spare any), so there is nothing to score. Evaluate on a file of questions instead.")
     runs.write_json_atomic(run_dir / "eval.json", report)
     return report
 
@@ -334,7 +334,7 @@ def format_table(report: dict) -> str:
     loss, ppl = report.get("eval_loss"), report.get("perplexity")
     lines.append(f"| Eval loss (held-out) | – | {'–' if loss is None else f'{loss:.4f}'} | |")
     lines.append(f"| Perplexity (held-out) | – | {'–' if ppl is None else f'{ppl:.2f}'} | |")
-    if not report.get("has_references", True):
+    if report.get("rows") and not report.get("has_references", True):
         lines += ["", "The file has no reference answers, so the answers are not scored; compare them by reading."]
     return "\n".join(lines)
 

@@ -16,6 +16,7 @@ MIN_FALL = 0.10  # after a fair share of the run the loss should have fallen at 
 MIN_STEPS = 20  # ... "a fair share": this many steps, or
 MIN_SHARE = 0.30  # ... this share of all steps
 DIVERGE = 1.5  # recent loss this many times the starting loss: the updates are too large
+HIGH_LR = 1e-3  # a LoRA learning rate this high is already as high as is safe: suggest more epochs instead
 WINDOW = 3  # points averaged at each end, so one noisy batch raises no warning
 
 
@@ -44,9 +45,12 @@ def training_warnings(metrics: list[dict]) -> list[str]:
             warnings.append(f"The loss is rising sharply ({start:.3f} at the start, {recent:.3f} now): training is "
                             "diverging. Lower the learning rate (for example to a tenth) and start again.")
         elif far_enough and recent > (1 - MIN_FALL) * start:
+            peak_lr = max((r["lr"] for r in rows if isinstance(r.get("lr"), (int, float))), default=0.0)
+            fix = ("Train for more epochs (small fact sets need about 10)" if peak_lr >= HIGH_LR else
+                   "Raise the learning rate (e.g. 1e-3 for LoRA on small models)")
             warnings.append(f"Loss is not falling ({start:.3f} at the start, {recent:.3f} at step {last_step}): the "
-                            "model is not learning. Raise the learning rate (e.g. 1e-3 for LoRA on small models) "
-                            "and check that the data's answer column holds the answers.")
+                            f"model is not learning. {fix}, and check that the data's answer column holds the "
+                            "answers.")
 
     if len(losses) >= WINDOW and len(evals) >= 2:
         best_step, best = min(evals, key=lambda e: e[1])

@@ -80,7 +80,8 @@ def test_format_table_base_vs_tuned():
 
 
 def test_format_table_without_references_or_losses():
-    report = _report({"n": 2}, {"n": 2}, has_references=False, eval_loss=None, perplexity=None)
+    report = _report({"n": 1}, {"n": 1}, has_references=False, eval_loss=None, perplexity=None)
+    report["rows"] = [{"question": "Q?", "answer": "", "base": "a", "tuned": "b"}]
     text = format_table(report)
     assert "Exact match" not in text and "not scored" in text and "| Eval loss (held-out) | – | – | |" in text
 
@@ -223,6 +224,8 @@ def test_warnings_not_learning():
     assert "answer column" in warnings[0]
     assert training_warnings(_rows(flat[:10], total=200)) == []  # 10 of 200 steps: too early
     assert training_warnings(_rows(flat[:10], total=20))  # half the run: not too early
+    at_high_lr = [dict(r, lr=1e-3) for r in _rows(flat, total=200)]
+    assert "more epochs" in training_warnings(at_high_lr)[0] and "1e-3" not in training_warnings(at_high_lr)[0]
 
 
 def test_warnings_diverging_and_nan():

