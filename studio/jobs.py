@@ -58,8 +58,27 @@ class JobManager:
 
         def target():
             train(recipe, data_path, run_dir, stop_event=self._stop, log=self._log)
+            self._after(run_dir)
 
         return self._launch(target, run_dir)
+
+    def _after(self, run_dir: Path) -> None:
+        """Once a run is done: answer its held-out questions with base and tuned, then refresh the card."""
+        status = runs.read_status(run_dir)
+        if status.get("state") != "done" or not status.get("eval_examples"):
+            return
+        try:
+            from studio.card import write_card
+            from studio.evaluate import evaluate_heldout
+
+            self._log("Answering the held-out questions with the base and the tuned model...")
+            runs.write_status(run_dir, "done", status.get("message", "") + " Evaluating held-out questions...")
+            evaluate_heldout(run_dir)
+            write_card(run_dir)
+            runs.write_status(run_dir, "done", status.get("message", "") + " Held-out evaluation ready.")
+        except Exception as exc:  # noqa: BLE001 - evaluation is extra; the trained run stays done
+            self._log(f"Held-out evaluation failed: {exc}")
+            runs.write_status(run_dir, "done", status.get("message", "") + f" (held-out evaluation failed: {exc})")
 
     def resume(self, run_dir: Path) -> Path:
         from studio.train import train
@@ -73,6 +92,7 @@ class JobManager:
 
         def target():
             train(None, None, run_dir, resume=True, stop_event=self._stop, log=self._log)
+            self._after(run_dir)
 
         return self._launch(target, run_dir)
 

@@ -39,10 +39,13 @@ def request_stop(run_dir: Path) -> None:
 def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: Callable[[str], None]):
     from transformers import TrainerCallback
 
+    from studio.monitor import training_warnings
+
     class Progress(TrainerCallback):
         """Writes each log as a metrics line and the status; stops on request with a checkpoint."""
 
         def on_train_begin(self, args, state, control, **kwargs):
+            self.rows = runs.read_metrics(run_dir)  # on resume: the kept history, for the live warnings
             self.start = time.time()
             self.start_step = state.global_step
             self.start_tokens = state.num_input_tokens_seen
@@ -78,6 +81,7 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: C
             }
             row = {k: v for k, v in row.items() if v is not None}
             runs.append_jsonl(run_dir / "metrics.jsonl", row)
+            self.rows.append(row)
             loss = row.get("loss", row.get("eval_loss"))
             if loss is not None and not math.isfinite(loss):
                 raise TrainingFailed(
@@ -88,7 +92,8 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: C
             runs.write_status(run_dir, "stopping" if stopping else "running",
                               "Stopping after the current step..." if stopping else "Training...",
                               step=state.global_step, total=state.max_steps, loss=row.get("loss"),
-                              eval_loss=row.get("eval_loss"), eta=row["eta"], epoch=row["epoch"])
+                              eval_loss=row.get("eval_loss"), eta=row["eta"], epoch=row["epoch"],
+                              tokens_per_s=row.get("tokens_per_s"), warnings=training_warnings(self.rows))
             parts = [f"step {state.global_step}/{state.max_steps}"]
             parts += [f"{k} {row[k]:.4f}" for k in ("loss", "eval_loss") if k in row]
             parts += [f"{row.get('tokens_per_s', 0):.0f} tok/s", f"ETA {eta:.0f}s"]
@@ -298,6 +303,12 @@ def train(
             eval_loss=final_eval.get("eval_loss"), train_seconds=seconds,
         )
         say(f"Done in {seconds:.0f} s. Weights in {target}.")
+        try:
+            from studio.card import write_card
+
+            write_card(run_dir)
+        except Exception as exc:  # noqa: BLE001 - a card problem must not turn a trained run into a failure
+            say(f"Could not write the model card: {exc}")
         return run_dir
     except BaseException as exc:  # noqa: BLE001 - a failed run must end as `failed`, whatever happened
         (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
