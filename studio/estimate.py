@@ -27,9 +27,10 @@ LOGIT_COPIES = 3
 # Python, PyTorch, the tokenizer and the data: what a process holds before the model counts.
 RUNTIME_BYTES = 600 * 2**20
 # Share of the measured matmul peak that a real training step reaches (small matrices, elementwise
-# work, the optimizer step, data loading). Measured once: LoRA r=8 on the default model reached 16 tokens/s
-# on a 2-vCPU box whose matmul peak is 25 GFLOP/s, i.e. ~0.36. bench/train_speed.py should refine it.
-EFFICIENCY = 0.35
+# work, the optimizer step, padding, data loading). Measured once: LoRA r=8 on the default model (bf16
+# autocast, batch 4, ~60-token examples) reached 16 tokens/s on a 2-vCPU box whose fp32 matmul peak
+# measures ~78 GFLOP/s, i.e. ~0.12. bench/train_speed.py should refine it per device.
+EFFICIENCY = 0.12
 
 
 @dataclass

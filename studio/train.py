@@ -247,11 +247,15 @@ def train(
             report_to="none",
             disable_tqdm=True,
             completion_only_loss=True,
-            max_length=recipe.data.max_length,
+            max_length=None,  # tokenize_example already cut every example to data.max_length
             include_num_input_tokens_seen="non_padding",
             optim="paged_adamw_8bit" if recipe.method.name == "qlora" else "adamw_torch",
             dataloader_pin_memory=cuda,
+            # Padding-free: each batch is one packed row with restarting position ids, so no FLOP is spent on pad
+            # tokens; transformers builds the block-diagonal mask for sdpa from the position ids.
+            padding_free=True,
         )
+        model.config.use_cache = False  # a KV cache in training wastes memory and disables packed-sequence masks
         trainer = SFTTrainer(
             model=model,
             args=config,

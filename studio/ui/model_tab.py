@@ -100,11 +100,12 @@ def cost_markdown(recipe: Recipe, data_state: dict | None) -> str:
     est = estimate(recipe, lengths)
     if est.trainable is None:
         return f"⚠️ {md_escape(est.note)}"
-    parts = [f"**Trainable:** {est.trainable:,} of {est.total:,} parameters ({est.trainable_pct:.2f}%)",
-             f"**Peak memory:** ~{human_bytes(est.memory_bytes)}"]
-    parts.append(f"**Time on this machine:** ~{human_seconds(est.seconds)}" if est.seconds is not None
-                 else "**Time:** load data to estimate")
-    return " · ".join(parts) + "\n\n<small>Rough estimates; the Train tab shows the real figures.</small>"
+    time_line = (f"~{human_seconds(est.seconds)} on this machine" if est.seconds is not None
+                 else "load data on the Data tab to estimate")
+    return (f"- Trainable parameters: **{est.trainable:,}** of {est.total:,} ({est.trainable_pct:.2f}%)\n"
+            f"- Peak memory: **~{human_bytes(est.memory_bytes)}**\n"
+            f"- Training time: **{time_line}**\n\n"
+            "<small>Rough estimates; the Train tab shows the real figures.</small>")
 
 
 def problems_markdown(recipe: Recipe | None, problems: list[str]) -> str:

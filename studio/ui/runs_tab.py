@@ -14,8 +14,9 @@ import pandas as pd
 from studio import runs
 from studio.ui import api
 
-COLUMNS = ["run_id", "state", "data", "examples", "method", "r", "epochs", "learning_rate", "final_loss",
-           "eval_loss", "seconds", "created", "message"]
+COLUMNS = {"run_id": "run", "state": "state", "data": "data", "examples": "examples", "method": "method", "r": "r",
+           "epochs": "epochs", "learning_rate": "LR", "final_loss": "loss", "eval_loss": "held-out loss",
+           "seconds": "seconds", "created": "created"}
 
 
 # ---- plain functions -------------------------------------------------------------------------------------------
@@ -23,7 +24,7 @@ COLUMNS = ["run_id", "state", "data", "examples", "method", "r", "epochs", "lear
 
 def runs_frame() -> pd.DataFrame:
     rows = runs.list_runs()
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS)).rename(columns=COLUMNS)
     return frame.astype(object).where(frame.notna(), "").astype(str)
 
 
@@ -73,7 +74,8 @@ class RunsTab:
 def build(tab: gr.Tab) -> RunsTab:
     gr.Markdown("### 5. Runs & export")
     refresh_btn = gr.Button("↻ Refresh")
-    table = gr.Dataframe(label="All runs", datatype="str", interactive=False, wrap=True, max_height=320)
+    table = gr.Dataframe(label="All runs", datatype="str", interactive=False, max_height=320,
+                         column_widths=["22%"] + ["7%"] * 11)
     compare = gr.Dropdown(label="Compare loss curves of", multiselect=True, choices=[])
     plot = gr.Plot(label="Loss curves")
     with gr.Row():
@@ -83,7 +85,7 @@ def build(tab: gr.Tab) -> RunsTab:
         recipe_btn = gr.Button("Recipe (.yaml)", scale=1)
     gr.Markdown("<small>The adapter is small and needs the base model; the merged model stands alone "
                 "(it takes a moment to build).</small>")
-    download = gr.File(label="Download", interactive=False)
+    download = gr.File(label="Download", interactive=False, height=90)
 
     outputs = [table, compare, pick]
     refresh_btn.click(refresh, outputs=outputs, api_visibility="private")
