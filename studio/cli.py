@@ -123,14 +123,33 @@ def cmd_eval(args) -> int:
 
 def cmd_export(args) -> int:
     from studio.export import export_run
+    from studio.models import ModelError
     from studio.runs import RunNotFound, resolve_run_path
 
     try:
         run_dir = resolve_run_path(args.run_dir)
-        path = export_run(run_dir, args.format, Path(args.out))
-    except (RunNotFound, FileNotFoundError, ValueError) as exc:
+        path = export_run(run_dir, args.format, Path(args.out), quant=args.quant,
+                          log=lambda message: print(message, file=sys.stderr))
+    except (RunNotFound, FileNotFoundError, ValueError, ModelError) as exc:
         return _fail(str(exc))
     print(path)
+    return 0
+
+
+def cmd_export_data(args) -> int:
+    from studio.data import load_data
+    from studio.dataset_export import export_alpaca_json, export_openai_jsonl
+
+    report = load_data(args.file)
+    if not report.ok:
+        return _fail(f"{args.file} cannot be exported: {report.summary()} "
+                     f"Run `python -m studio check-data {args.file}` for details.")
+    write = export_openai_jsonl if args.format == "openai" else export_alpaca_json
+    count = write(report.examples, Path(args.out), system_prompt=args.system_prompt)
+    skipped = len(report.unusable)
+    left_out = f"; {skipped} unusable rows left out." if skipped else "."
+    print(f"Wrote {count} example{'s' * (count != 1)} to {args.out}{left_out}", file=sys.stderr)
+    print(args.out)
     return 0
 
 
@@ -190,11 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("export", help="Export a run's adapter or merged model.")
+    p = sub.add_parser("export", help="Export a run's adapter, merged model or GGUF file (llama.cpp, Ollama).")
     p.add_argument("run_dir")
-    p.add_argument("--format", choices=["adapter", "merged"], default="adapter")
-    p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=["adapter", "merged", "gguf"], default="adapter")
+    p.add_argument("--out", required=True, help="A new folder; for gguf a file name ending in .gguf.")
+    p.add_argument("--quant", choices=["f16", "q8_0"], default="f16",
+                   help="GGUF only: f16 (exact) or q8_0 (half the size, near-identical answers).")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("export-data", help="Write a Q&A file as OpenAI chat JSONL or Alpaca JSON.")
+    p.add_argument("file")
+    p.add_argument("--format", choices=["openai", "alpaca"], required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--system-prompt", default="", help="Added to examples that have no system turn.")
+    p.set_defaults(func=cmd_export_data)
 
     p = sub.add_parser("runs", help="List runs.")
     p.add_argument("--json", action="store_true")

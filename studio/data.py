@@ -314,7 +314,8 @@ def _read_jsonl(text: str, report: DataReport) -> tuple[list[str], list[tuple[in
         try:
             item = json.loads(line, strict=False)
         except (json.JSONDecodeError, RecursionError) as exc:
-            report._drop(number, "broken JSON", f"Line {number} is not valid JSON ({_json_why(exc)}). "
+            why = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else _json_why(exc)
+            report._drop(number, "broken JSON", f"Line {number} is not valid JSON ({why}). "
                          "Fix or delete that line; the other lines were loaded.")
             continue
         if isinstance(item, dict):

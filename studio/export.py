@@ -1,15 +1,25 @@
-"""Export a finished run: its LoRA adapter as is, or the base model with the adapter merged in."""
+"""Export a finished run: its LoRA adapter as is, the base model with the adapter merged in, or a GGUF file."""
 
 from __future__ import annotations
 
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from studio import runs
 
+FORMATS = ("adapter", "merged", "gguf")
 
-def export_run(run_dir: Path, fmt: str, out: Path) -> Path:
-    """Write `fmt` ('adapter' or 'merged') of the run to the folder `out` and return it."""
+
+def export_run(run_dir: Path, fmt: str, out: Path, quant: str = "f16",
+               log: Callable[[str], None] = lambda _: None) -> Path:
+    """Write `fmt` of the run to `out` and return it: a folder for 'adapter'/'merged', a .gguf file for 'gguf'.
+
+    `quant` ('f16' or 'q8_0') applies to GGUF only; `log` hears the GGUF check's numbers.
+    """
+    if fmt == "gguf":
+        return _export_gguf(Path(run_dir), Path(out), quant, log)
     weights = runs.final_weights(run_dir)
     if weights is None:
         raise FileNotFoundError(f"Run {Path(run_dir).name} has no final weights yet; wait for it to finish.")
@@ -38,8 +48,36 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> Path:
             if (Path(run_dir) / extra).exists():
                 shutil.copy(Path(run_dir) / extra, tmp / extra)
     else:
-        raise ValueError(f"Unknown export format '{fmt}'. Use 'adapter' or 'merged'.")
+        raise ValueError(f"Unknown export format '{fmt}'. Use one of: {', '.join(FORMATS)}.")
     if out.is_dir():
         out.rmdir()
     tmp.rename(out)
+    return out
+
+
+def _export_gguf(run_dir: Path, out: Path, quant: str, log: Callable[[str], None]) -> Path:
+    """Merge into a temporary folder beside `out`, write the GGUF and Modelfile, and keep them only if they
+    verify: a GGUF that disagrees with the merged model would fail far from here, in someone's Ollama."""
+    from studio.gguf_export import OUTTYPES, GGUFError, describe, export_gguf, modelfile_for, verify_gguf
+    from studio.recipe import load
+
+    if out.suffix.lower() != ".gguf":
+        raise ValueError(f"A GGUF export is one file; give it a name ending in .gguf, not {out.name}.")
+    if quant not in OUTTYPES:
+        raise ValueError(f"Unknown GGUF type '{quant}'. Use one of: {', '.join(OUTTYPES)}.")
+    if out.exists():
+        raise ValueError(f"{out} already exists; choose a new file name.")
+    if runs.final_weights(run_dir) is None:
+        raise FileNotFoundError(f"Run {run_dir.name} has no final weights yet; wait for it to finish.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    system_prompt = load(run_dir / "recipe.yaml").data.system_prompt
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".studio-merge-") as tmp:
+        merged = export_run(run_dir, "merged", Path(tmp) / "merged")
+        export_gguf(merged, out, quant, system_prompt=system_prompt)
+        report = verify_gguf(out, merged, outtype=quant)
+    log(describe(report))
+    if not report["ok"]:
+        out.unlink(missing_ok=True)
+        modelfile_for(out).unlink(missing_ok=True)
+        raise GGUFError(describe(report) + " The file was not kept; please report this with the run's recipe.yaml.")
     return out

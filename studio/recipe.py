@@ -219,6 +219,9 @@ def from_dict(raw: Any) -> Recipe:
             if not _type_ok(value, known[key].type):
                 problems.append(f"{name}.{key}: expected {known[key].type}, got {value!r}.")
                 continue
+            if "float" in known[key].type and isinstance(value, int) and abs(value) > 1e300:
+                problems.append(f"{name}.{key}: {str(value)[:12]}... is far too large a number.")
+                continue
             if known[key].type == "float" and isinstance(value, int):
                 value = float(value)
             kwargs[key] = value

@@ -141,9 +141,18 @@ def mark_interrupted(root: Path | None = None, active_dirs: set[Path] = frozense
     return changed
 
 
+def _complete(checkpoint: Path) -> bool:
+    """trainer_state.json is written last, and not atomically: a kill -9 while saving leaves it missing or cut short."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def last_checkpoint(run_dir: Path) -> Path | None:
     ckpts = [p for p in (Path(run_dir) / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    ckpts = [p for p in ckpts if (p / "trainer_state.json").exists()]
+    ckpts = [p for p in ckpts if _complete(p)]
     return max(ckpts, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 

@@ -206,6 +206,9 @@ def train(
         # 3. Model and method.
         say(f"Loading {recipe.model.base} for {recipe.method.name}...")
         model = load_model(recipe.model.base, recipe.method.name, recipe.model.trust_remote_code, log=say)
+        from transformers import set_seed
+
+        set_seed(recipe.training.seed)  # the adapter's random start, so the same recipe repeats in any process
         model = apply_method(model, recipe.method, recipe.training.gradient_checkpointing)
         trainable, total = count_parameters(model)
         say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%).")

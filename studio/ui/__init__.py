@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
 
@@ -15,3 +16,20 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
 def md_escape(text: object) -> str:
     """User data shown inside Markdown: HTML escaped and Markdown syntax neutralised, so it reads as typed."""
     return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
+_import_lock = threading.Lock()
+
+
+def warm_imports() -> None:
+    """Import torch, transformers and peft once, under a lock, before any handler needs them.
+
+    On a fresh page load two handlers (the data analysis and the recipe estimate) would otherwise do
+    their first heavy import at the same moment in two threads; transformers' lazy modules are not
+    safe for that (one fresh page load here never finished its analysis, most likely this). Later calls
+    return at once.
+    """
+    with _import_lock:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: F401

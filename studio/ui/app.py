@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 
 import gradio as gr
 
 from studio import runs
 from studio.jobs import jobs
-from studio.ui import api, chat_tab, data_tab, model_tab, runs_tab, train_tab
+from studio.ui import api, chat_tab, data_tab, model_tab, runs_tab, train_tab, warm_imports
 
 
 def _plain_errors(fn):
@@ -150,6 +151,8 @@ def launch_kwargs() -> dict:
 
 
 def prepare() -> None:
-    """Once per process, before serving: runs left 'running' by a dead process become resumable."""
+    """Once per process, before serving: runs left 'running' by a dead process become resumable, and the
+    heavy imports start in the background so the page is up at once and the first click is quick."""
     active = jobs.active()
     runs.mark_interrupted(active_dirs={active.resolve()} if active else set())
+    threading.Thread(target=warm_imports, name="warm-imports", daemon=True).start()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from studio.ui import api, md_escape
+from studio.ui import api, md_escape, warm_imports
 
 # ---- plain functions -------------------------------------------------------------------------------------------
 
@@ -44,6 +44,7 @@ def converse(run_id: str | None, prompt: str, base_history: list, tuned_history:
     """Stream the base model's reply, then the tuned model's, each continuing its own conversation."""
     if not prompt or not prompt.strip():
         raise gr.Error("Type a question first.")
+    warm_imports()
     try:
         model = api.chat_model(run_id or "")
     except api.UserError as exc:

@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio.ui import md_escape
+from studio.ui import md_escape, warm_imports
 from studio.ui.api import SAMPLE_DATA
 
 ROLES = ("question", "answer", "context", "system")
@@ -125,6 +125,7 @@ def analyse(state: dict | None, base: str, system_prompt: str, max_length: int, 
     """(length histogram, highlighted example, note) for the loaded data under the current model settings."""
     if not state or not state.get("examples"):
         return None, [], ""
+    warm_imports()
     try:
         lengths = example_lengths(state, base, system_prompt)
         spans = example_spans(base, state, index, system_prompt, max_length)
@@ -176,8 +177,8 @@ def build() -> DataTab:
                                           color_map=COLOR_MAP, show_legend=True, combine_adjacent=True)
 
     outputs = [state, summary, *mapping, preview, problems, example_index]
-    uploaded = upload.upload(open_data, inputs=[upload], outputs=outputs)
-    sampled = sample.click(lambda: open_data(str(SAMPLE_DATA)), outputs=outputs)
+    uploaded = upload.upload(open_data, inputs=[upload], outputs=outputs, api_visibility="private")
+    sampled = sample.click(lambda: open_data(str(SAMPLE_DATA)), outputs=outputs, api_visibility="private")
 
     def remap(state: dict | None, *columns: str) -> tuple:
         if not state:
@@ -185,5 +186,5 @@ def build() -> DataTab:
         return open_data(state["path"], dict(zip(ROLES, columns)), state["name"])
 
     remapped = gr.on([d.input for d in mapping], remap, inputs=[state, *mapping], outputs=outputs,
-                     trigger_mode="always_last")
+                     trigger_mode="always_last", api_visibility="private")
     return DataTab(state, example_index, length_plot, rendered, length_note, [uploaded, sampled, remapped])

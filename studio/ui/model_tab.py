@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.recipe import SECTIONS, Recipe, RecipeError, field_help, from_dict, load, loads, validate
-from studio.ui import md_escape
+from studio.ui import md_escape, warm_imports
 from studio.ui.api import DEFAULT_RECIPE, RECIPES_DIR, default_recipe
 from studio.ui.data_tab import example_lengths
 
@@ -85,6 +85,7 @@ def cost_markdown(recipe: Recipe, data_state: dict | None) -> str:
     """Trainable parameters, peak memory and time for this recipe on this data and machine."""
     from studio.estimate import estimate, human_bytes, human_seconds
 
+    warm_imports()
     lengths = None
     if data_state and data_state.get("examples"):
         try:
@@ -149,7 +150,7 @@ def summarize(data_state: dict | None, *values) -> tuple:
 
 def size_to(data_state: dict | None, *values) -> tuple:
     """The form with epochs, learning rate, batch and rank suggested for the loaded data's size."""
-    recipe, problems = recipe_from_values(values, data_state)
+    recipe, _ = recipe_from_values(values, data_state)
     if recipe is None or not data_state or not data_state.get("examples"):
         return (*[gr.skip()] * len(FIELDS), "")
     from studio.data import split_examples
@@ -216,15 +217,14 @@ def build() -> ModelTab:
         with gr.Column():
             for key in MAIN[6:]:
                 comps[key] = make_component(*key, values[key])
-    with gr.Accordion("Advanced", open=False):
-        with gr.Row():
-            half = (len(ADVANCED) + 1) // 2
-            with gr.Column():
-                for key in ADVANCED[:half]:
-                    comps[key] = make_component(*key, values[key])
-            with gr.Column():
-                for key in ADVANCED[half:]:
-                    comps[key] = make_component(*key, values[key])
+    with gr.Accordion("Advanced", open=False), gr.Row():
+        half = (len(ADVANCED) + 1) // 2
+        with gr.Column():
+            for key in ADVANCED[:half]:
+                comps[key] = make_component(*key, values[key])
+        with gr.Column():
+            for key in ADVANCED[half:]:
+                comps[key] = make_component(*key, values[key])
     inputs = [comps[key] for key in FIELDS]
     problems = gr.Markdown(label="Checks")
     costs = gr.Markdown()
@@ -235,7 +235,9 @@ def build() -> ModelTab:
             cli = gr.Textbox(label="Run the same from a terminal", interactive=False, buttons=["copy"])
     summary_outputs = [problems, costs, yaml_view, download, cli]
 
-    picked = load_btn.click(load_recipe, inputs=[recipe_pick], outputs=[*inputs, load_note])
-    uploaded = upload.upload(lambda path: load_recipe(path, "upload"), inputs=[upload], outputs=[*inputs, load_note])
+    picked = load_btn.click(load_recipe, inputs=[recipe_pick], outputs=[*inputs, load_note],
+                               api_visibility="private")
+    uploaded = upload.upload(lambda path: load_recipe(path, "upload"), inputs=[upload], outputs=[*inputs, load_note],
+                             api_visibility="private")
     return ModelTab(inputs, comps[("model", "base")], comps[("data", "max_length")], comps[("data", "system_prompt")],
                     sized_note, summary_outputs, [picked, uploaded])
