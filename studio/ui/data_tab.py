@@ -183,7 +183,7 @@ def build() -> DataTab:
     def remap(state: dict | None, *columns: str) -> tuple:
         if not state:
             raise gr.Error("Load a file first.")
-        return open_data(state["path"], dict(zip(ROLES, columns)), state["name"])
+        return open_data(state["path"], dict(zip(ROLES, columns, strict=True)), state["name"])
 
     remapped = gr.on([d.input for d in mapping], remap, inputs=[state, *mapping], outputs=outputs,
                      trigger_mode="always_last", api_visibility="private")

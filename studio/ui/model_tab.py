@@ -65,7 +65,7 @@ def values_from_recipe(recipe: Recipe) -> list:
 def recipe_from_values(values: list | tuple, data_state: dict | None = None) -> tuple[Recipe | None, list[str]]:
     """The recipe on screen and every problem with it (type errors and out-of-range values together)."""
     raw: dict = {section: {} for section in SECTIONS}
-    for (section, name), value in zip(FIELDS, values):
+    for (section, name), value in zip(FIELDS, values, strict=True):
         if _type(section, name) == "float | None" and isinstance(value, str):
             value = value.strip() or None
         if isinstance(value, float) and _type(section, name) == "int" and value.is_integer():
@@ -198,7 +198,7 @@ class ModelTab:
 
 def build() -> ModelTab:
     start = default_recipe()
-    values = dict(zip(FIELDS, values_from_recipe(start)))
+    values = dict(zip(FIELDS, values_from_recipe(start), strict=True))
     gr.Markdown("### 2. Model & method\nEvery setting explains itself (hover the ⓘ). The defaults train the "
                 "built-in small model on this computer's CPU.")
     with gr.Row():

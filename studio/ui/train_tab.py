@@ -61,7 +61,8 @@ def progress_html(status: dict, metrics: list[dict]) -> str:
 
 def status_markdown(run_id: str, status: dict) -> str:
     state = status.get("state", "unknown")
-    return f"{STATE_ICON.get(state, '')} **{md_escape(run_id)}**: {md_escape(state)}. {md_escape(status.get('message', ''))}"
+    message = md_escape(status.get("message", ""))
+    return f"{STATE_ICON.get(state, '')} **{md_escape(run_id)}**: {md_escape(state)}. {message}"
 
 
 def run_choices() -> list[str]:
