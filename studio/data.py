@@ -127,6 +127,17 @@ def load_data(path: str | Path, columns: dict[str, str] | None = None, max_bytes
 
 
 def _load(path: Path, columns: dict[str, str], max_bytes: int | None, report: DataReport) -> None:
+    table = _read_records(path, max_bytes, report)
+    if table is not None:
+        _build(*table, columns, report)
+
+
+def _read_records(path: Path, max_bytes: int | None, report: DataReport
+                  ) -> tuple[list[str], list[tuple[int, dict]]] | None:
+    """(header, numbered records) from any supported file, or None after reporting why it cannot be read.
+
+    Kept apart from `_build` so other row shapes (preference pairs) read files exactly as Q&A files are read.
+    """
     if not path.is_file():
         return report._fail(f"File not found: {path}. Check the name and the folder.")
     size = path.stat().st_size
@@ -142,7 +153,7 @@ def _load(path: Path, columns: dict[str, str], max_bytes: int | None, report: Da
                             "Open it in Excel and save it as .xlsx without a password, or as 'CSV UTF-8'.")
     if raw.startswith(b"PK\x03\x04") or ext in (".xlsx", ".xlsm"):
         rows = _read_xlsx(path, ext, report)
-        return None if rows is None else _build(*_table(rows, report, ragged=False), columns, report)
+        return None if rows is None else _table(rows, report, ragged=False)
     text = _decode(raw)
     if text is None:
         return report._fail(_NOT_TEXT.format(name=path.name))
@@ -150,15 +161,11 @@ def _load(path: Path, columns: dict[str, str], max_bytes: int | None, report: Da
         return report._fail(f"{path.name} is empty (only blank lines). Put a header row and your data in it.")
     start = text.lstrip()[:1]
     if ext in (".jsonl", ".ndjson"):
-        records = _read_jsonl(text, report)
-    elif ext == ".json" or (ext not in (".csv", ".tsv", ".tab") and start in "[{"):
-        records = _read_json(text, report)
-    else:
-        records = _read_csv(text, ext, report)
-        if records is not None:
-            records = _table(records, report, ragged=True)
-    if records is not None:
-        _build(*records, columns, report)
+        return _read_jsonl(text, report)
+    if ext == ".json" or (ext not in (".csv", ".tsv", ".tab") and start in "[{"):
+        return _read_json(text, report)
+    rows = _read_csv(text, ext, report)
+    return None if rows is None else _table(rows, report, ragged=True)
 
 
 def _decode(raw: bytes) -> str | None:

@@ -228,17 +228,26 @@ def _key_for(frame, qcol: str, kcol: str, example: Example) -> str | None:
     return None
 
 
+RECALL_LIMIT = 50
+
+
 def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96) -> dict:
     """Evaluate on the run's own held-out split (`data/eval.jsonl`) and keep the report as `eval.json`."""
     run_dir = Path(run_dir)
-    examples = [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(run_dir / "data" / "eval.jsonl")
+    def read(name: str) -> list[Example]:
+        return [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(run_dir / "data" / name)
                 if r.get("messages")]
+
+    examples, source = read("eval.jsonl"), "held-out split"
+    if not examples:
+        # Small fact sets hold nothing out; then the useful question is "does it recall what it was taught?".
+        examples, source = read("train.jsonl")[:RECALL_LIMIT], "training questions (recall; nothing was held out)"
     report = evaluate_questions(run_dir, [e.question for e in examples], [e.answer for e in examples],
                                 max_new_tokens=max_new_tokens)
-    report["source"] = "held-out split"
-    if not examples:
-        report["message"] = ("This run held out no examples (data.eval_size was 0, or the data was too small to "
-                             "spare any), so there is nothing to score. Evaluate on a file of questions instead.")
+    report["source"] = source
+    if source.startswith("training"):
+        report["message"] = ("This run held out no examples, so these are its own training questions: they show "
+                             "what it recalls, not how it generalises. Upload paraphrased questions to test that.")
     runs.write_json_atomic(run_dir / "eval.json", report)
     return report
 

@@ -18,6 +18,7 @@ import yaml
 METHODS = ("lora", "qlora", "full", "head")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+OBJECTIVES = ("sft", "dpo", "orpo")
 
 
 def _f(default: Any, help: str, choices: tuple | None = None, label: str | None = None) -> Any:
@@ -89,6 +90,26 @@ class MethodSection:
         "all-linear",
         "Layers that get adapters: 'all-linear' or a comma-separated list such as 'q_proj,v_proj'.",
         label="Target modules",
+    )
+    objective: str = _f(
+        "sft",
+        "What to learn from: 'sft' imitates the answers of a Q&A file; 'dpo' and 'orpo' learn from a preference "
+        "file (prompt, chosen, rejected) to prefer the chosen answer. DPO usually starts from an SFT run's adapter "
+        "(see init_adapter); ORPO also learns the chosen answers, so it can start from the base model.",
+        choices=OBJECTIVES,
+        label="Objective",
+    )
+    beta: float = _f(
+        0.1,
+        "DPO/ORPO strength. DPO: how far the model may move from where it started (higher: stays closer); "
+        "ORPO: weight of the preference term next to learning the chosen answers. 0.1 is typical.",
+        label="Beta",
+    )
+    init_adapter: str = _f(
+        "",
+        "DPO/ORPO only: a finished LoRA run (its folder or run id) whose adapter to start from and keep improving, "
+        "typically an SFT run on the same base model. Empty: start a fresh adapter on the base model.",
+        label="Start from run",
     )
 
 
@@ -289,6 +310,13 @@ def validate(recipe: Recipe) -> list[str]:
     need(m.alpha > 0, f"method.alpha: must be above 0 (got {m.alpha}). Try twice the rank.")
     need(0 <= m.dropout < 1, f"method.dropout: must be from 0 up to (not including) 1 (got {m.dropout}). Try 0.05.")
     need(bool(m.target_modules.strip()), "method.target_modules: empty. Use 'all-linear' or e.g. 'q_proj,v_proj'.")
+    need(m.objective in OBJECTIVES, f"method.objective: '{m.objective}' is not one of {', '.join(OBJECTIVES)}.")
+    need(m.objective == "sft" or m.name in ("lora", "qlora"),
+         f"method.objective: {m.objective} trains a LoRA adapter; set method.name to lora or qlora (got {m.name}).")
+    need(m.beta > 0, f"method.beta: must be above 0 (got {m.beta}). Try 0.1.")
+    need(m.beta <= 10, f"method.beta: {m.beta} is far too strong. Try 0.1 (0.05-0.5 is typical).")
+    need(not m.init_adapter.strip() or m.objective != "sft",
+         "method.init_adapter: only used when method.objective is dpo or orpo. Clear it, or set the objective.")
     need(d.max_length >= 16, f"data.max_length: must be at least 16 tokens (got {d.max_length}). Try 512.")
     need(d.max_length <= 131072, f"data.max_length: {d.max_length} is beyond any supported model. Try 512-4096.")
     if d.eval_size is not None:

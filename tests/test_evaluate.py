@@ -345,3 +345,14 @@ def test_engine_modules_never_import_gradio():
 
     code = "import sys, studio.evaluate, studio.card, studio.monitor; assert 'gradio' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_evaluate_heldout_falls_back_to_recall_of_training_questions(tmp_path, fake_chat):
+    fake_chat({"Q1?": "A1."})
+    _write_jsonl(tmp_path / "data" / "eval.jsonl", [])
+    _write_jsonl(tmp_path / "data" / "train.jsonl", [
+        {"messages": [{"role": "user", "content": f"Q{i}?"}, {"role": "assistant", "content": f"A{i}."}], "row": i}
+        for i in range(1, 4)])
+    report = evaluate_heldout(tmp_path)
+    assert [r["question"] for r in report["rows"]] == ["Q1?", "Q2?", "Q3?"]
+    assert report["source"].startswith("training questions") and "recalls" in report["message"]

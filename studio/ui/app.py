@@ -1,4 +1,4 @@
-"""The Studio web app: five tabs in the order of the walk, the shared state, the scripting API, launch settings.
+"""The Studio web app: six tabs in the order of the walk, the shared state, the scripting API, launch settings.
 
 Scripting API (stable; call it with `gradio_client`):
 
@@ -32,7 +32,7 @@ import gradio as gr
 
 from studio import runs
 from studio.jobs import jobs
-from studio.ui import api, chat_tab, data_tab, model_tab, runs_tab, train_tab, warm_imports
+from studio.ui import api, chat_tab, data_tab, eval_tab, model_tab, runs_tab, train_tab, warm_imports
 
 
 def _plain_errors(fn):
@@ -106,7 +106,9 @@ def build_app() -> gr.Blocks:
                 train_tab.build(data.state, model.inputs, demo)
             with gr.Tab("4. Chat") as chat:
                 chat_tab.build(chat)
-            with gr.Tab("5. Runs & export") as history:
+            with gr.Tab("5. Evaluate") as evaluate:
+                eval_tab.build(evaluate)
+            with gr.Tab("6. Runs & export") as history:
                 runs_tab.build(history)
         _wire_api()
 

@@ -72,7 +72,7 @@ class RunsTab:
 
 
 def build(tab: gr.Tab) -> RunsTab:
-    gr.Markdown("### 5. Runs & export")
+    gr.Markdown("### 6. Runs & export")
     refresh_btn = gr.Button("↻ Refresh")
     table = gr.Dataframe(label="All runs", datatype="str", interactive=False, max_height=320,
                          column_widths=["22%"] + ["7%"] * 11)

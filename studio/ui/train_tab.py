@@ -62,7 +62,10 @@ def progress_html(status: dict, metrics: list[dict]) -> str:
 def status_markdown(run_id: str, status: dict) -> str:
     state = status.get("state", "unknown")
     message = md_escape(status.get("message", ""))
-    return f"{STATE_ICON.get(state, '')} **{md_escape(run_id)}**: {md_escape(state)}. {message}"
+    text = f"{STATE_ICON.get(state, '')} **{md_escape(run_id)}**: {md_escape(state)}. {message}"
+    for warning in status.get("warnings") or []:
+        text += f"\n\n⚠ **Warning:** {md_escape(warning)}"
+    return text
 
 
 def run_choices() -> list[str]:

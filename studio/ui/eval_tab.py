@@ -1,0 +1,128 @@
+"""Evaluate tab: did it learn? Base vs tuned on held-out (or uploaded) questions, and a forgetting check.
+
+All scoring lives in `studio.evaluate`; this module only picks the run, calls it, and shows the tables.
+"""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import pandas as pd
+
+from studio import runs
+from studio.ui import api, md_escape
+
+ROW_COLUMNS = ["question", "reference", "base answer", "tuned answer", "base ✓", "tuned ✓"]
+
+
+def _rows_frame(report: dict) -> pd.DataFrame:
+    rows = []
+    for r in report.get("rows", []):
+        hits = ["yes" if r.get(f"{side}_scores", {}).get("contains") else "" for side in ("base", "tuned")]
+        rows.append([r["question"], r.get("key") or r.get("answer", ""), r["base"], r["tuned"], *hits])
+    return pd.DataFrame(rows, columns=ROW_COLUMNS)
+
+
+def _show(report: dict) -> tuple[str, pd.DataFrame]:
+    from studio.evaluate import format_table
+
+    # The table text is ours except the message; escape nothing structural, only the free text.
+    return format_table({**report, "message": md_escape(report.get("message", ""))}), _rows_frame(report)
+
+
+def load_saved(run_id: str | None) -> tuple[str, pd.DataFrame, str]:
+    """What was evaluated before (the post-run held-out evaluation, a forgetting check), if anything."""
+    if not run_id:
+        return "Pick a finished run.", _rows_frame({}), ""
+    try:
+        run_dir = api.run_dir(run_id)
+    except api.UserError as exc:
+        return str(exc), _rows_frame({}), ""
+    table, frame = ("No evaluation yet: press **Evaluate** below.", _rows_frame({}))
+    if (run_dir / "eval.json").exists():
+        table, frame = _show(json.loads((run_dir / "eval.json").read_text(encoding="utf-8")))
+    forgetting = ""
+    if (run_dir / "forgetting.json").exists():
+        from studio.evaluate import format_forgetting
+
+        forgetting = format_forgetting(json.loads((run_dir / "forgetting.json").read_text(encoding="utf-8")))
+    warnings = runs.read_status(run_dir).get("warnings") or []
+    if warnings:
+        forgetting = "\n".join(f"⚠ {md_escape(w)}" for w in warnings) + "\n\n" + forgetting
+    return table, frame, forgetting
+
+
+def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int):
+    if not run_id:
+        raise gr.Error("Pick a finished run first.")
+    try:
+        run_dir = api.run_dir(run_id)
+    except api.UserError as exc:
+        raise gr.Error(str(exc)) from None
+    if runs.final_weights(run_dir) is None:
+        raise gr.Error("This run has no trained weights yet; wait for it to finish or resume it.")
+    from studio.card import write_card
+    from studio.evaluate import evaluate_file, evaluate_heldout
+
+    try:
+        if eval_file:
+            report = evaluate_file(run_dir, eval_file, max_new_tokens=int(max_new_tokens))
+            report["source"] = f"your file ({md_escape(eval_file.rsplit('/', 1)[-1])})"
+            runs.write_json_atomic(run_dir / "eval.json", report)
+        else:
+            report = evaluate_heldout(run_dir, max_new_tokens=int(max_new_tokens))
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
+    write_card(run_dir)
+    return _show(report)
+
+
+def check_forgetting(run_id: str | None) -> str:
+    if not run_id:
+        raise gr.Error("Pick a finished run first.")
+    try:
+        run_dir = api.run_dir(run_id)
+    except api.UserError as exc:
+        raise gr.Error(str(exc)) from None
+    from studio.card import write_card
+    from studio.evaluate import forgetting_check, format_forgetting
+
+    report = forgetting_check(run_dir)
+    write_card(run_dir)
+    if report.get("flag"):
+        gr.Warning(report["message"])
+    return format_forgetting(report)
+
+
+def refresh_runs():
+    choices = api.runs_with_weights()
+    return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
+
+
+def build(tab: gr.Tab) -> None:
+    gr.Markdown("### 5. Did it learn?\nThe base and the tuned model answer the same questions; the scores say "
+                "which one knows your material. Without a file, the run's held-out questions are used (or, when "
+                "nothing was held out, its own training questions as a recall check).")
+    with gr.Row():
+        run = gr.Dropdown(label="Run", choices=[], scale=3)
+        refresh = gr.Button("↻ Refresh", scale=1)
+    with gr.Row():
+        eval_file = gr.File(label="Your own questions (optional): question column, answer column optional",
+                            file_types=[".csv", ".tsv", ".xlsx", ".json", ".jsonl"], type="filepath", height=110)
+        with gr.Column():
+            max_new = gr.Slider(16, 256, value=96, step=8, label="Max new tokens per answer")
+            go = gr.Button("Evaluate", variant="primary")
+            forget = gr.Button("Forgetting check (general questions)")
+    table = gr.Markdown()
+    rows = gr.Dataframe(headers=ROW_COLUMNS, datatype="str", interactive=False, wrap=True, max_height=420,
+                        label="Answers side by side")
+    forgetting = gr.Markdown()
+
+    tab.select(refresh_runs, outputs=[run], api_visibility="private")
+    refresh.click(refresh_runs, outputs=[run], api_visibility="private")
+    run.change(load_saved, inputs=[run], outputs=[table, rows, forgetting], api_visibility="private")
+    go.click(evaluate_run, inputs=[run, eval_file, max_new], outputs=[table, rows], concurrency_id="model",
+             api_visibility="private")
+    forget.click(check_forgetting, inputs=[run], outputs=[forgetting], concurrency_id="model",
+                 api_visibility="private")
