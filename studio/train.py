@@ -73,8 +73,13 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: C
                 "eval_loss": logs.get("eval_loss"),
                 "lr": logs.get("learning_rate"),
                 "grad_norm": logs.get("grad_norm"),
+                # DPO/ORPO (studio.preference): how much more the model prefers the chosen answer than the rejected.
+                "rewards_chosen": logs.get("rewards/chosen"),
+                "rewards_rejected": logs.get("rewards/rejected"),
+                "reward_margin": logs.get("rewards/margins"),
+                "reward_accuracy": logs.get("rewards/accuracies"),
                 "tokens": state.num_input_tokens_seen,
-                "tokens_per_s": round(tokens / elapsed, 1) if elapsed > 0 else None,
+                "tokens_per_s": round(tokens / elapsed, 1) if elapsed > 0 and tokens else None,
                 "elapsed": round(elapsed, 2),
                 "eta": round(eta, 1),
                 "time": time.time(),
@@ -95,8 +100,9 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: C
                               eval_loss=row.get("eval_loss"), eta=row["eta"], epoch=row["epoch"],
                               tokens_per_s=row.get("tokens_per_s"), warnings=training_warnings(self.rows))
             parts = [f"step {state.global_step}/{state.max_steps}"]
-            parts += [f"{k} {row[k]:.4f}" for k in ("loss", "eval_loss") if k in row]
-            parts += [f"{row.get('tokens_per_s', 0):.0f} tok/s", f"ETA {eta:.0f}s"]
+            parts += [f"{k} {row[k]:.4f}" for k in ("loss", "eval_loss", "reward_margin") if k in row]
+            parts += [f"{row['tokens_per_s']:.0f} tok/s"] if "tokens_per_s" in row else []
+            parts += [f"ETA {eta:.0f}s"]
             log("  ".join(parts))
 
     return Progress()
@@ -120,6 +126,16 @@ def _plain_error(exc: BaseException) -> str:
     return f"Training failed: {type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
+def _saved_objective(run_dir: str | Path | None) -> str:
+    """The objective a run folder was started with; 'sft' when unreadable, so train() reports the problem."""
+    from studio.recipe import load
+
+    try:
+        return load(Path(run_dir or "") / "recipe.yaml").method.objective
+    except RecipeError:
+        return "sft"
+
+
 def train(
     recipe: Recipe,
     data_path: str | Path | None = None,
@@ -130,6 +146,11 @@ def train(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train and return the run folder. Never raises for a failed run: its status says `failed` and why."""
+    objective = _saved_objective(run_dir) if resume else recipe.method.objective if recipe else "sft"
+    if objective != "sft":  # DPO/ORPO: the CLI, the UI and jobs all call train(), so all of them get it here
+        from studio.preference import train_preference
+
+        return train_preference(recipe, data_path, run_dir, resume=resume, stop_event=stop_event, log=log)
     run_dir = Path(run_dir) if run_dir else runs.new_run_dir(Path(str(data_path or "run")).stem)
     run_dir.mkdir(parents=True, exist_ok=True)
     log_file = run_dir / "train.log"

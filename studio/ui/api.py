@@ -207,9 +207,31 @@ def export(run_id: str, fmt: str) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = out_root / f"{run_id}-{fmt}-{stamp}"
     try:
-        export_run(path, fmt, folder)
+        if fmt.startswith("gguf"):
+            # A .gguf file (checked by loading it back) plus an Ollama Modelfile, zipped together.
+            folder.mkdir(parents=True)
+            quant = fmt.split("-", 1)[1] if "-" in fmt else "f16"
+            export_run(path, "gguf", folder / f"{run_id}-{quant}.gguf", quant=quant)
+        else:
+            export_run(path, fmt, folder)
     except (FileNotFoundError, ValueError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
         raise UserError(str(exc)) from None
     archive = shutil.make_archive(str(folder), "zip", root_dir=folder)
     shutil.rmtree(folder, ignore_errors=True)
     return archive
+
+
+def push(run_id: str, repo_id: str, token: str, what: str = "adapter", private: bool = True) -> str:
+    """Push a run to the Hugging Face Hub; the token is used for this call only, never stored or shown."""
+    _refuse_in_demo("Pushing to the Hub")
+    if not repo_id.strip() or "/" not in repo_id:
+        raise UserError("Give the repository as owner/name, e.g. my-team/ferry-assistant.")
+    if not token.strip():
+        raise UserError("Paste a Hugging Face access token with write permission.")
+    from studio.hub import HubError, push_to_hub
+
+    try:
+        return push_to_hub(run_dir(run_id), repo_id.strip(), token.strip(), what=what, private=private)
+    except (HubError, FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc).replace(token.strip(), "***")) from None

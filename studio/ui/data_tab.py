@@ -150,6 +150,26 @@ class DataTab:
     loaded: list  # events after which the data changed; app.py chains the analysis and the sizing to them
 
 
+def export_data(state: dict | None, fmt: str) -> str:
+    """The loaded examples (with the column mapping applied) in OpenAI chat JSONL or Alpaca JSON."""
+    if not state or not state.get("examples"):
+        raise gr.Error("Load a file with usable rows first.")
+    from studio.dataset_export import export_alpaca_json, export_openai_jsonl
+    from studio.paths import studio_home
+
+    report = read(state["path"], state.get("columns"))
+    out_dir = studio_home() / "exports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(state.get("name") or state["path"]).stem
+    if fmt == "openai":
+        out = out_dir / f"{stem}-openai.jsonl"
+        export_openai_jsonl(report.examples, out)
+    else:
+        out = out_dir / f"{stem}-alpaca.json"
+        export_alpaca_json(report.examples, out)
+    return str(out)
+
+
 def build() -> DataTab:
     state = gr.State(None)
     gr.Markdown("### 1. Your data\nA file of questions and answers: CSV, TSV, Excel, JSON or JSONL. "
@@ -175,6 +195,16 @@ def build() -> DataTab:
             example_index = gr.Slider(label="Example", minimum=1, maximum=2, step=1, value=1, interactive=False)
             rendered = gr.HighlightedText(label="As the model sees it (only the green part is learned)",
                                           color_map=COLOR_MAP, show_legend=True, combine_adjacent=True)
+
+    with gr.Accordion("Export this data for a hosted fine-tuning API", open=False):
+        with gr.Row():
+            openai_btn = gr.Button("OpenAI chat JSONL")
+            alpaca_btn = gr.Button("Alpaca JSON")
+        exported = gr.File(label="Exported data", interactive=False, height=90)
+    openai_btn.click(lambda st: export_data(st, "openai"), inputs=[state], outputs=[exported],
+                     api_visibility="private")
+    alpaca_btn.click(lambda st: export_data(st, "alpaca"), inputs=[state], outputs=[exported],
+                     api_visibility="private")
 
     outputs = [state, summary, *mapping, preview, problems, example_index]
     uploaded = upload.upload(open_data, inputs=[upload], outputs=outputs, api_visibility="private")

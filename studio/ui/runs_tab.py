@@ -63,6 +63,15 @@ def export(run_id: str | None, fmt: str) -> str:
         raise gr.Error(str(exc)) from None
 
 
+def push(run_id: str | None, repo_id: str, token: str, what: str) -> tuple[str, str]:
+    """Push, then clear the token box: the token is never echoed back or kept."""
+    try:
+        url = api.push(run_id or "", repo_id, token, what)
+    except api.UserError as exc:
+        raise gr.Error(str(exc)) from None
+    return f"Pushed to {url}", ""
+
+
 # ---- layout ----------------------------------------------------------------------------------------------------
 
 
@@ -83,9 +92,20 @@ def build(tab: gr.Tab) -> RunsTab:
         adapter_btn = gr.Button("Adapter (.zip)", scale=1)
         merged_btn = gr.Button("Merged model (.zip)", scale=1)
         recipe_btn = gr.Button("Recipe (.yaml)", scale=1)
+    with gr.Row():
+        gguf_f16 = gr.Button("GGUF f16 + Modelfile (.zip)", scale=1)
+        gguf_q8 = gr.Button("GGUF q8_0 + Modelfile (.zip)", scale=1)
     gr.Markdown("<small>The adapter is small and needs the base model; the merged model stands alone "
-                "(it takes a moment to build).</small>")
+                "(it takes a moment to build). GGUF files run in llama.cpp and Ollama (llama-family models); "
+                "each is checked by loading it back and comparing its logits with the merged model.</small>")
     download = gr.File(label="Download", interactive=False, height=90)
+    with gr.Accordion("Push to the Hugging Face Hub", open=False):
+        with gr.Row():
+            repo_id = gr.Textbox(label="Repository (owner/name)", placeholder="my-team/ferry-assistant", scale=2)
+            token = gr.Textbox(label="Access token (write)", type="password", scale=2)
+            what = gr.Radio(["adapter", "merged"], value="adapter", label="What", scale=1)
+        push_btn = gr.Button("Push (private repository)")
+        push_result = gr.Markdown()
 
     outputs = [table, compare, pick]
     refresh_btn.click(refresh, outputs=outputs, api_visibility="private")
@@ -95,4 +115,9 @@ def build(tab: gr.Tab) -> RunsTab:
     merged_btn.click(lambda r: export(r, "merged"), inputs=[pick], outputs=[download], concurrency_id="model",
                      api_visibility="private")
     recipe_btn.click(lambda r: export(r, "recipe"), inputs=[pick], outputs=[download], api_visibility="private")
+    gguf_f16.click(lambda r: export(r, "gguf-f16"), inputs=[pick], outputs=[download], concurrency_id="model",
+                   api_visibility="private")
+    gguf_q8.click(lambda r: export(r, "gguf-q8_0"), inputs=[pick], outputs=[download], concurrency_id="model",
+                  api_visibility="private")
+    push_btn.click(push, inputs=[pick, repo_id, token, what], outputs=[push_result, token], api_visibility="private")
     return RunsTab(table)

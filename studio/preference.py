@@ -1,0 +1,281 @@
+"""Preference tuning: one function from (recipe, preference file, run folder) to a trained LoRA adapter.
+
+It mirrors `studio.train.train` step for step and keeps the same run-folder contract (recipe.yaml, data copy,
+metrics.jsonl, status.json, checkpoints/, adapter/), so runs, chat, export and the UI treat a DPO or ORPO run like
+any other. Only the data (prompt, chosen, rejected rows) and the trainer differ:
+
+- DPO (TRL's `DPOTrainer`, sigmoid loss) pushes the chosen answer's likelihood up and the rejected one's down,
+  relative to a frozen reference. No second model is loaded: TRL keeps a frozen copy of the starting adapter as a
+  second adapter named "ref". For a fresh adapter that copy is exactly the base model (LoRA starts at zero); when
+  starting from an SFT run's adapter (`method.init_adapter`) it is that SFT model, the usual DPO set-up.
+- ORPO (TRL's `trl.experimental.orpo.ORPOTrainer`) needs no reference: it learns the chosen answers (plain NLL)
+  plus an odds-ratio term against the rejected ones, so it can start from the base model in one stage.
+"""
+
+from __future__ import annotations
+
+import gc
+import shutil
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from studio import runs
+from studio.recipe import Recipe, check
+from studio.train import STOP_FILE, TrainingFailed, _plain_error, _progress_callback
+
+INIT_DIR = "init_adapter"  # the starting adapter, copied into the run folder so resume never depends on another run
+
+
+def _find_init_adapter(spec: str, base: str) -> Path:
+    """The adapter folder behind `method.init_adapter` (a run id, a run folder or an adapter folder), checked."""
+    from studio.models import is_default
+    from studio.recipe import load
+
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        try:
+            path = runs.resolve_run(spec)
+        except runs.RunNotFound:
+            raise TrainingFailed(f"method.init_adapter: no run or folder named '{spec}'. Give a finished LoRA run's "
+                                 "id (see `python -m studio runs`) or its folder.") from None
+    if (path / "adapter_config.json").is_file():
+        return path
+    if (path / "model").is_dir() and not (path / "adapter").is_dir():
+        raise TrainingFailed(f"method.init_adapter: the run {path.name} trained all weights (method full), so it has "
+                             "no adapter to start from. Pick a LoRA run, or leave init_adapter empty.")
+    if not (path / "adapter" / "adapter_config.json").is_file():
+        state = runs.read_status(path).get("state", "unknown")
+        raise TrainingFailed(f"method.init_adapter: the run {path.name} has no finished adapter (its state is {state}). "
+                             "Let it finish, or pick another run.")
+    if (path / "recipe.yaml").is_file():
+        theirs = load(path / "recipe.yaml").model.base
+        if theirs != base and not (is_default(theirs) and is_default(base)):
+            raise TrainingFailed(f"method.init_adapter: the run {path.name} was trained on '{theirs}', but this recipe's "
+                                 f"model.base is '{base}'. Set model.base to '{theirs}', or pick a run on '{base}'.")
+    return path / "adapter"
+
+
+def train_preference(
+    recipe: Recipe | None,
+    data_path: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    stop_event: threading.Event | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Train with DPO or ORPO and return the run folder. Never raises for a failed run: its status says why."""
+    run_dir = Path(run_dir) if run_dir else runs.new_run_dir(Path(str(data_path or "run")).stem)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_file = run_dir / "train.log"
+
+    def say(message: str) -> None:
+        with open(log_file, "a", encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+        log(message)
+
+    trainer = model = None
+    try:
+        # 1. The folder: recipe, a copy of the data and of the starting adapter, so the folder alone repeats the run.
+        if resume:
+            from studio.recipe import load
+
+            recipe = load(run_dir / "recipe.yaml")
+            ckpt = runs.last_checkpoint(run_dir)
+            if ckpt is None:
+                raise TrainingFailed("This run has no checkpoint to resume from. Start it again instead.")
+            data_file = run_dir / "data" / Path(recipe.data.path).name
+            (run_dir / STOP_FILE).unlink(missing_ok=True)
+        else:
+            check(recipe)
+            source = Path(data_path or recipe.data.path)
+            if not str(data_path or recipe.data.path):
+                raise TrainingFailed("No data file given. Pass --data FILE or set data.path in the recipe.")
+            if not source.is_file():
+                raise TrainingFailed(f"The data file {source} does not exist.")
+            (run_dir / "data").mkdir(exist_ok=True)
+            data_file = run_dir / "data" / source.name
+            if source.resolve() != data_file.resolve():
+                shutil.copyfile(source, data_file)
+            recipe.data.path = f"data/{source.name}"
+            if recipe.method.init_adapter.strip():
+                start = _find_init_adapter(recipe.method.init_adapter.strip(), recipe.model.base)
+                shutil.rmtree(run_dir / INIT_DIR, ignore_errors=True)
+                shutil.copytree(start, run_dir / INIT_DIR)
+                say(f"Starting from the adapter in {start}.")
+                recipe.method.init_adapter = INIT_DIR  # relative to the run folder, like data.path
+            recipe.save(run_dir / "recipe.yaml")
+            ckpt = None
+        m = recipe.method
+        runs.write_status(run_dir, "queued", "Preparing data and model...", data_name=data_file.name,
+                          recipe={"base": recipe.model.base, "method": m.name, "objective": m.objective,
+                                  "beta": m.beta, "r": m.r, "alpha": m.alpha, "epochs": recipe.training.epochs,
+                                  "learning_rate": recipe.training.learning_rate,
+                                  "batch_size": recipe.training.batch_size})
+
+        # 2. Data: read, check, split (seeded); the trainer applies the chat template to the conversations.
+        from studio.data import split_examples
+        from studio.models import apply_method, bf16_supported, count_parameters, load_model, load_tokenizer
+        from studio.preference_data import load_preferences
+
+        report = load_preferences(data_file, columns=recipe.data.columns or None)
+        if not report.ok:
+            raise TrainingFailed("The preference data cannot be trained on: "
+                                 + "; ".join(p.message for p in report.errors[:5]))
+        say(report.summary())
+        # split_examples only counts and indexes, so it splits pairs exactly as it splits Q&A examples.
+        train_pairs, eval_pairs = split_examples(report.pairs, recipe.data.eval_size, recipe.training.seed)
+        train_rows = [p.conversation(recipe.data.system_prompt) for p in train_pairs]
+        eval_rows = [p.conversation(recipe.data.system_prompt) for p in eval_pairs]
+        for name, pairs, rows in (("train", train_pairs, train_rows), ("eval", eval_pairs, eval_rows)):
+            with open(run_dir / "data" / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+                for pair, row in zip(pairs, rows):
+                    runs.json.dump({**row, "row": pair.row}, fh, ensure_ascii=False)
+                    fh.write("\n")
+        tokenizer = load_tokenizer(recipe.model.base, recipe.model.trust_remote_code, log=say)
+        say(f"{len(train_rows)} training pairs, {len(eval_rows)} held out.")
+
+        # 3. Model and adapter: a fresh LoRA on the base model, or the starting run's adapter, still trainable.
+        say(f"Loading {recipe.model.base} for {m.objective.upper()} with {m.name}...")
+        model = load_model(recipe.model.base, m.name, recipe.model.trust_remote_code, log=say)
+        from transformers import set_seed
+
+        set_seed(recipe.training.seed)
+        if m.init_adapter:
+            from peft import PeftModel, prepare_model_for_kbit_training
+
+            if m.name == "qlora":
+                model = prepare_model_for_kbit_training(model, recipe.training.gradient_checkpointing)
+            model = PeftModel.from_pretrained(model, str(run_dir / m.init_adapter), is_trainable=True)
+            say("The starting adapter's own rank, alpha and target modules apply; method.r/alpha are not used.")
+        else:
+            model = apply_method(model, m, recipe.training.gradient_checkpointing)
+        trainable, total = count_parameters(model)
+        say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%).")
+        runs.write_status(run_dir, "queued", "Starting training...", trainable_params=trainable, total_params=total,
+                          train_examples=len(train_rows), eval_examples=len(eval_rows))
+
+        # 4. Train.
+        import torch
+        from datasets import Dataset
+
+        t = recipe.training
+        cuda = torch.cuda.is_available()
+        precision = t.precision if t.precision != "auto" else ("bf16" if bf16_supported() else "fp32")
+        has_eval = bool(eval_rows)
+        common = dict(
+            output_dir=str(run_dir / "checkpoints"),
+            num_train_epochs=t.epochs,
+            max_steps=t.max_steps or -1,
+            learning_rate=t.learning_rate,
+            per_device_train_batch_size=t.batch_size,
+            per_device_eval_batch_size=t.batch_size,
+            gradient_accumulation_steps=t.grad_accum,
+            lr_scheduler_type=t.lr_scheduler,
+            warmup_steps=t.warmup_ratio,
+            weight_decay=t.weight_decay,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            use_cpu=not cuda,
+            activation_checkpointing=t.gradient_checkpointing,
+            logging_steps=t.logging_steps,
+            save_strategy="steps",
+            save_steps=t.save_steps,
+            save_total_limit=2,
+            eval_strategy=("steps" if t.eval_steps else "epoch") if has_eval else "no",
+            eval_steps=t.eval_steps or None,
+            seed=t.seed,
+            data_seed=t.seed,
+            report_to="none",
+            disable_tqdm=True,
+            optim="paged_adamw_8bit" if m.name == "qlora" else "adamw_torch",
+            dataloader_pin_memory=cuda,
+            beta=m.beta,
+            max_length=recipe.data.max_length,  # prompt plus one answer, in tokens
+        )
+        if m.objective == "dpo":
+            from trl import DPOConfig, DPOTrainer
+
+            config = DPOConfig(**common, loss_type=["sigmoid"], include_num_input_tokens_seen="non_padding")
+            trainer_class = DPOTrainer
+        else:
+            # ORPO lives under trl.experimental in TRL 1.x; its batches have no `input_ids`, so no token count.
+            from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+            config = ORPOConfig(**common)
+            trainer_class = ORPOTrainer
+        model.config.use_cache = False
+        trainer = trainer_class(
+            model=model,
+            args=config,
+            train_dataset=Dataset.from_list(train_rows),
+            eval_dataset=Dataset.from_list(eval_rows) if has_eval else None,
+            processing_class=tokenizer,
+            callbacks=[_progress_callback(run_dir, stop_event, say)],
+        )
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # our callback prints; the default one dumps raw dicts
+        if ckpt is not None:
+            # Lines logged after the checkpoint belong to the lost tail; the resumed run writes them again.
+            step = int(ckpt.name.split("-")[-1])
+            kept = [r for r in runs.read_metrics(run_dir) if r.get("step", 0) <= step]
+            tmp = run_dir / ".metrics.jsonl.tmp"
+            tmp.write_text("".join(runs.json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+            tmp.replace(run_dir / "metrics.jsonl")
+            say(f"Resuming from {ckpt.name}.")
+        started = time.time()
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        seconds = time.time() - started + runs.read_status(run_dir).get("train_seconds", 0) * bool(ckpt)
+
+        # 5. Stopped: the checkpoint the callback asked for is the resumable state.
+        if (run_dir / STOP_FILE).exists() or (stop_event is not None and stop_event.is_set()):
+            (run_dir / STOP_FILE).unlink(missing_ok=True)
+            runs.write_status(run_dir, "stopped", f"Stopped at step {trainer.state.global_step}. Resume to continue.",
+                              step=trainer.state.global_step, train_seconds=seconds)
+            say("Stopped.")
+            return run_dir
+
+        # 6. Done: the trained adapter only (not TRL's frozen "ref" copy), written beside and renamed in.
+        metrics = runs.read_metrics(run_dir)
+        evals = [r for r in metrics if "eval_loss" in r and r["step"] == trainer.state.global_step]
+        final_eval = ({"eval_loss": evals[-1]["eval_loss"]} if evals else trainer.evaluate()) if has_eval else {}
+        target = run_dir / "adapter"
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not trainer.is_world_process_zero():
+            return run_dir  # under `accelerate launch`, process 0 alone writes the weights and the status
+        trainer.model.save_pretrained(tmp, safe_serialization=True, selected_adapters=["default"])
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+        logged = [r for r in metrics if "loss" in r]
+        last = logged[-1] if logged else {}
+        runs.write_status(
+            run_dir, "done", f"Finished in {seconds:.0f} s.", step=trainer.state.global_step,
+            total=trainer.state.global_step, loss=last.get("loss"), reward_margin=last.get("reward_margin"),
+            reward_accuracy=last.get("reward_accuracy"), eta=0, eval_loss=final_eval.get("eval_loss"),
+            train_seconds=seconds,
+        )
+        say(f"Done in {seconds:.0f} s. Adapter in {target}.")
+        try:
+            from studio.card import write_card
+
+            write_card(run_dir)
+        except Exception as exc:  # noqa: BLE001 - a card problem must not turn a trained run into a failure
+            say(f"Could not write the model card: {exc}")
+        return run_dir
+    except BaseException as exc:  # noqa: BLE001 - a failed run must end as `failed`, whatever happened
+        (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        message = _plain_error(exc)
+        runs.write_status(run_dir, "failed", message)
+        say(f"Failed: {message}")
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return run_dir
+    finally:
+        del trainer, model
+        gc.collect()
