@@ -143,8 +143,14 @@ def qlora_problem() -> str | None:
     return None
 
 
-def load_model(base: str, method: str = "lora", trust_remote_code: bool = False, log: Callable[[str], None] = print):
-    """Load the base model for `method`: fp32 weights on the CPU, bf16 on a GPU, NF4 for QLoRA."""
+def load_model(base: str, method: str = "lora", trust_remote_code: bool = False, log: Callable[[str], None] = print,
+               frozen_bf16: bool = False):
+    """Load the base model for `method`: fp32 weights on the CPU, bf16 on a GPU, NF4 for QLoRA.
+
+    `frozen_bf16` (LoRA/head training with bf16 autocast on a CPU): the frozen base weights are stored in
+    bf16 from the start, so autocast need not re-cast 135M+ fp32 weights every step and memory halves;
+    the trainable adapter weights (and so the optimizer state) stay fp32.
+    """
     from transformers import AutoModelForCausalLM
 
     name = resolve_model(base, log)
@@ -165,6 +171,8 @@ def load_model(base: str, method: str = "lora", trust_remote_code: bool = False,
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
     elif torch.cuda.is_available() and method != "full":
         kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    elif frozen_bf16 and method in ("lora", "head"):
+        kwargs["dtype"] = torch.bfloat16
     else:
         # Trainable weights stay fp32 (the optimizer needs it); bf16 autocast does the speed-up.
         kwargs["dtype"] = torch.float32
@@ -206,6 +214,7 @@ def apply_method(model, method: MethodSection, gradient_checkpointing: bool = Fa
             param.requires_grad = False
         # With tied embeddings the head *is* the input embedding matrix; training it trains both.
         for param in model.get_output_embeddings().parameters():
+            param.data = param.data.float()  # trained weights and their optimizer state stay fp32
             param.requires_grad = True
         return model
     for param in model.parameters():

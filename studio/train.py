@@ -226,7 +226,13 @@ def train(
 
         # 3. Model and method.
         say(f"Loading {recipe.model.base} for {recipe.method.name}...")
-        model = load_model(recipe.model.base, recipe.method.name, recipe.model.trust_remote_code, log=say)
+        import torch
+
+        t = recipe.training
+        cuda = torch.cuda.is_available()
+        precision = t.precision if t.precision != "auto" else ("bf16" if bf16_supported() else "fp32")
+        model = load_model(recipe.model.base, recipe.method.name, recipe.model.trust_remote_code, log=say,
+                           frozen_bf16=precision == "bf16" and not cuda)
         from transformers import set_seed
 
         set_seed(recipe.training.seed)  # the adapter's random start, so the same recipe repeats in any process
@@ -237,12 +243,8 @@ def train(
                           train_examples=len(train_rows), eval_examples=len(eval_rows))
 
         # 4. Train.
-        import torch
         from trl import SFTConfig, SFTTrainer
 
-        t = recipe.training
-        cuda = torch.cuda.is_available()
-        precision = t.precision if t.precision != "auto" else ("bf16" if bf16_supported() else "fp32")
         has_eval = bool(eval_rows)
         config = SFTConfig(
             output_dir=str(run_dir / "checkpoints"),

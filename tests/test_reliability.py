@@ -47,7 +47,8 @@ def tiny_recipe(model_dir: Path, *overrides: str) -> Recipe:
 def pairs_csv(tmp_path) -> Path:
     """12 rows of equal token length (two-digit item numbers), so batches never need padding."""
     path = tmp_path / "pairs.csv"
-    rows = [(f"What is the code word for item {i}?", f"The code word for item {i} is zorblax{i}.") for i in range(10, 22)]
+    rows = [(f"What is the code word for item {i}?", f"The code word for item {i} is zorblax{i}.")
+            for i in range(10, 22)]
     path.write_text("question,answer\n" + "".join(f"{q},{a}\n" for q, a in rows), encoding="utf-8")
     return path
 
@@ -97,6 +98,13 @@ def test_html_in_cells_is_kept_verbatim(tmp_path):
     case = next(c for c in CASES if c.id == "html-in-cells")
     report = load_data(case.write(tmp_path))
     assert (report.examples[0].question, report.examples[0].answer) == (HTML, HTML)
+
+
+def test_broken_jsonl_names_the_file_line_not_the_line_within_it(tmp_path):
+    case = next(c for c in CASES if c.id == "broken-jsonl-lines")
+    errors = load_data(case.write(tmp_path)).to_json()["errors"]
+    assert errors[0].startswith("Line 2 is not valid JSON (Expecting ',' delimiter at column 30)")
+    assert not any("line 1" in e for e in errors)
 
 
 def test_check_data_on_a_missing_file_or_a_folder(tmp_path, capsys):
@@ -217,7 +225,7 @@ def test_bad_recipe_subprocess_lists_every_problem_without_a_traceback(tmp_path,
 
 
 def test_kill_9_mid_run_is_interrupted_then_resume_finishes(tiny_model_dir, pairs_csv, runs_root, tmp_path, capsys):
-    save_steps, max_steps = 2, 8
+    save_steps, max_steps = 2, 10
     recipe_path = tmp_path / "recipe.yaml"
     tiny_recipe(tiny_model_dir, "training.batch_size=2", f"training.save_steps={save_steps}",
                 f"training.max_steps={max_steps}").save(recipe_path)

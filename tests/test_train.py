@@ -160,3 +160,14 @@ def test_run_ids_are_confined_to_the_runs_root(tmp_path):
     for bad in ("../secret", "/etc", "..", "good/../../secret", "%2e%2e/secret", ""):
         with pytest.raises(runs.RunNotFound):
             runs.resolve_run(bad, root)
+
+
+def test_bf16_run_keeps_trainable_weights_fp32(tiny_model_dir, pairs_csv, tmp_path):
+    from studio.models import bf16_supported
+
+    run_dir = train(tiny_recipe(tiny_model_dir, "training.precision=bf16", "training.max_steps=3"), pairs_csv,
+                    tmp_path / "run", log=lambda _: None)
+    assert runs.read_status(run_dir)["state"] == "done"
+    adapter = load_file(run_dir / "adapter" / "adapter_model.safetensors")
+    assert {v.dtype for v in adapter.values()} == {torch.float32}, "LoRA weights (and so Adam state) stay fp32"
+    assert bf16_supported() in (True, False)

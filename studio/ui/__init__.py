@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import html
 import re
+import tempfile
 import threading
+from pathlib import Path
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
 
@@ -16,6 +18,14 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
 def md_escape(text: object) -> str:
     """User data shown inside Markdown: HTML escaped and Markdown syntax neutralised, so it reads as typed."""
     return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
+def downloads_dir() -> Path:
+    """Where files handed to the browser are written: the system temp folder, the one place (with the working
+    directory) gradio copies outputs from without serving the folder itself; STUDIO_HOME is never served."""
+    path = Path(tempfile.gettempdir()) / "studio-downloads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 _import_lock = threading.Lock()

@@ -8,29 +8,69 @@ The named endpoints (see `studio.ui.app.API_DOC`) are thin wrappers over `train_
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
 
 from studio import runs
 from studio.jobs import Busy, jobs
-from studio.paths import studio_home
 from studio.recipe import Recipe, RecipeError, check, load, loads
+from studio.ui import downloads_dir
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES_DIR = REPO / "recipes"
 DEFAULT_RECIPE = RECIPES_DIR / "smollm2_135m_lora_cpu.yaml"
 SAMPLE_DATA = REPO / "assets" / "sample_qa.csv"
 STATUS_KEYS = ("state", "message", "step", "total", "epoch", "loss", "eval_loss", "eta", "train_seconds")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 
 
 class UserError(ValueError):
     """Something the user can fix; the message says what and how."""
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
 def demo_mode() -> bool:
     """STUDIO_DEMO=1: a public read-only deployment where nobody can start training on the host's machine."""
-    return os.environ.get("STUDIO_DEMO", "").strip().lower() in ("1", "true", "yes")
+    return _flag("STUDIO_DEMO")
+
+
+def shared_mode() -> bool:
+    """STUDIO_SHARED=1 (implied by STUDIO_DEMO): strangers share this host, so a recipe may not reach its files
+    or run code on it. A self-hosted studio keeps local model folders, a legitimate feature there."""
+    return demo_mode() or _flag("STUDIO_SHARED")
+
+
+def base_problem(base: str) -> str | None:
+    """Why `model.base` may not be used here, or None: on a shared studio only 'default' and hub ids."""
+    base = (base or "").strip()
+    if not shared_mode():
+        return None
+    from studio.models import is_default
+
+    if is_default(base) or (_HUB_ID.match(base) and ".." not in base and not Path(base).expanduser().exists()):
+        return None
+    return (f"model.base: '{base[:80]}' is not allowed on a shared studio (local folders are off): use 'default' "
+            "or a Hugging Face hub id such as 'Qwen/Qwen2.5-0.5B-Instruct'.")
+
+
+def shared_problems(recipe: Recipe) -> list[str]:
+    """The recipe's settings a shared studio refuses: local model folders, remote code, adapter folders."""
+    if not shared_mode():
+        return []
+    problems = [base_problem(recipe.model.base)] if base_problem(recipe.model.base) else []
+    if recipe.model.trust_remote_code:
+        problems.append("model.trust_remote_code: turned off on a shared studio (it would run the model's own "
+                        "Python code on this host).")
+    init = recipe.method.init_adapter.strip()
+    if init and not (_HUB_ID.match(init) and "/" not in init and ".." not in init):
+        problems.append(f"method.init_adapter: '{init[:80]}' is not a run id; on a shared studio give a run from "
+                        "the list of runs, not a folder.")
+    return problems
 
 
 def _refuse_in_demo(what: str) -> None:
@@ -73,6 +113,8 @@ def start(recipe: Recipe, data_path: str | None) -> str:
         check(recipe)
     except RecipeError as exc:
         raise UserError("The recipe has problems:\n" + "\n".join(exc.problems)) from None
+    if shared_problems(recipe):
+        raise UserError("The recipe has problems:\n" + "\n".join(shared_problems(recipe)))
     if recipe.method.name == "qlora":
         from studio.models import qlora_problem
 
@@ -194,8 +236,7 @@ def chat_model(run_id: str):
 def export(run_id: str, fmt: str) -> str:
     """A zip of the run's adapter, its merged model or (fmt 'recipe') its recipe file; returns its path."""
     path = run_dir(run_id)
-    out_root = studio_home() / "exports"
-    out_root.mkdir(parents=True, exist_ok=True)
+    out_root = downloads_dir()
     if fmt == "recipe":
         target = out_root / f"{run_id}-recipe.yaml"
         shutil.copyfile(path / "recipe.yaml", target)

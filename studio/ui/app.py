@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from pathlib import Path
 
 import gradio as gr
 
@@ -142,12 +143,32 @@ def _auth() -> list[tuple[str, str]] | None:
     return [(user.strip(), password) for user, password in pairs] or None
 
 
+def _blocked_paths() -> list[str]:
+    """Folders never served, whatever a handler returns: the studio's home (models, runs) and the Hugging Face
+    cache and token. One holding gradio's upload folder or the downloads folder is left out (it would block them)."""
+    from huggingface_hub import constants
+
+    from studio.paths import runs_dir, studio_home
+    from studio.ui import downloads_dir
+
+    needed = [Path(gr.utils.get_upload_folder()).resolve(), downloads_dir().resolve()]
+    candidates = [studio_home(), runs_dir(), Path.home() / ".cache" / "huggingface", Path(constants.HF_HOME),
+                  Path(constants.HF_HUB_CACHE), Path(constants.HF_TOKEN_PATH)]
+    blocked = []
+    for path in (p.expanduser().resolve() for p in candidates):
+        if not any(n == path or path in n.parents for n in needed) and str(path) not in blocked:
+            blocked.append(str(path))
+    return blocked
+
+
 def launch_kwargs() -> dict:
-    """Settings for `demo.launch`: upload limit, login, and no served folders beyond gradio's own cache."""
+    """Settings for `demo.launch`: upload limit, login, no served folders beyond gradio's own cache, and the
+    studio's and Hugging Face's folders blocked outright."""
     return {
         "max_file_size": f"{int(os.environ.get('STUDIO_MAX_UPLOAD_MB', '50'))}mb",
         "auth": _auth(),
         "allowed_paths": [],
+        "blocked_paths": _blocked_paths(),
         "footer_links": ["api"],
     }
 

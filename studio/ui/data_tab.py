@@ -15,8 +15,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio.ui import md_escape, warm_imports
-from studio.ui.api import SAMPLE_DATA
+from studio.ui import downloads_dir, md_escape, warm_imports
+from studio.ui.api import SAMPLE_DATA, base_problem
 
 ROLES = ("question", "answer", "context", "system")
 FILE_TYPES = [".csv", ".tsv", ".xlsx", ".json", ".jsonl"]
@@ -125,6 +125,8 @@ def analyse(state: dict | None, base: str, system_prompt: str, max_length: int, 
     """(length histogram, highlighted example, note) for the loaded data under the current model settings."""
     if not state or not state.get("examples"):
         return None, [], ""
+    if base_problem(base):
+        return None, [], md_escape(base_problem(base))
     warm_imports()
     try:
         lengths = example_lengths(state, base, system_prompt)
@@ -155,11 +157,9 @@ def export_data(state: dict | None, fmt: str) -> str:
     if not state or not state.get("examples"):
         raise gr.Error("Load a file with usable rows first.")
     from studio.dataset_export import export_alpaca_json, export_openai_jsonl
-    from studio.paths import studio_home
 
     report = read(state["path"], state.get("columns"))
-    out_dir = studio_home() / "exports"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = downloads_dir()
     stem = Path(state.get("name") or state["path"]).stem
     if fmt == "openai":
         out = out_dir / f"{stem}-openai.jsonl"

@@ -14,8 +14,8 @@ from pathlib import Path
 import gradio as gr
 
 from studio.recipe import SECTIONS, Recipe, RecipeError, field_help, from_dict, load, loads, validate
-from studio.ui import md_escape, warm_imports
-from studio.ui.api import DEFAULT_RECIPE, RECIPES_DIR, default_recipe
+from studio.ui import downloads_dir, md_escape, warm_imports
+from studio.ui.api import DEFAULT_RECIPE, RECIPES_DIR, default_recipe, shared_problems
 from studio.ui.data_tab import example_lengths
 
 MAIN = [("model", "base"), ("method", "name"), ("method", "r"), ("method", "alpha"), ("method", "dropout"),
@@ -78,7 +78,7 @@ def recipe_from_values(values: list | tuple, data_state: dict | None = None) -> 
         recipe = from_dict(raw)
     except RecipeError as exc:
         return None, exc.problems
-    return recipe, validate(recipe)
+    return recipe, validate(recipe) + shared_problems(recipe)
 
 
 def cost_markdown(recipe: Recipe, data_state: dict | None) -> str:
@@ -122,10 +122,8 @@ def problems_markdown(recipe: Recipe | None, problems: list[str]) -> str:
 
 def recipe_file(recipe: Recipe) -> str:
     """The recipe written to a file for the download button (named by its content, so repeats are free)."""
-    from studio.paths import studio_home
-
     text = recipe.to_yaml()
-    folder = studio_home() / "ui" / hashlib.sha1(text.encode()).hexdigest()[:12]
+    folder = downloads_dir() / "recipes" / hashlib.sha1(text.encode()).hexdigest()[:12]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "recipe.yaml"
     if not path.exists():

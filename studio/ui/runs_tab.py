@@ -1,7 +1,7 @@
 """Runs & export tab: every run in one table, their loss curves overlaid, and downloads of the results.
 
-Exports are written under STUDIO_HOME/exports and handed to the browser as a file, so no folder
-outside the studio's own needs to be served.
+Exports are written to the temp folder (`studio.ui.downloads_dir`) and handed to the browser as a file,
+so no folder needs to be served.
 """
 
 from __future__ import annotations
