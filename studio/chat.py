@@ -103,6 +103,9 @@ class ChatModel:
         errors: list[BaseException] = []
 
         def run():
+            from studio.models import generation_threads
+
+            torch.set_num_threads(generation_threads())
             try:
                 with torch.inference_mode(), switch:
                     model.generate(**inputs, streamer=streamer, **self._gen_kwargs(max_new_tokens, temperature))
@@ -124,7 +127,10 @@ class ChatModel:
     def generate_batch(self, prompts: list[str], tuned: bool, max_new_tokens: int = 96,
                        system_prompt: str | None = None, batch_size: int = 8) -> list[str]:
         """Greedy replies for many prompts at once (left-padded batches), for evaluation."""
+        from studio.models import generation_threads
+
         model, switch = self._pick(tuned)
+        torch.set_num_threads(generation_threads())
         out: list[str] = []
         side = self.tokenizer.padding_side
         self.tokenizer.padding_side = "left"

@@ -70,6 +70,8 @@ def cmd_train(args) -> int:
     else:
         if not args.data:
             return _fail("--data FILE is required: the Q&A file to train on.")
+        if not Path(args.data).is_file():
+            return _fail(f"The data file {args.data} does not exist. Check the name and the folder.")
         try:
             recipe = _load_recipe(args)
         except RecipeError as exc:
@@ -177,6 +179,34 @@ def cmd_stop(args) -> int:
     return 0
 
 
+def cmd_generate_qa(args) -> int:
+    from studio.docqa import DocumentError, draft_pairs, read_document, split_passages, write_pairs_csv
+    from studio.models import ModelError
+
+    try:
+        passages = split_passages(read_document(args.file))
+    except DocumentError as exc:
+        return _fail(str(exc))
+    print(f"{len(passages)} passage{'s' * (len(passages) != 1)}; drafting up to {args.per_passage} pairs each...",
+          file=sys.stderr)
+    try:
+        result = draft_pairs(passages, model=args.model, endpoint=args.endpoint,
+                             api_key=os.environ.get("OPENAI_API_KEY"), per_passage=args.per_passage,
+                             max_new_tokens=args.max_new_tokens)
+    except ModelError as exc:
+        return _fail(str(exc))
+    for message in result.messages:
+        print(f"note: {message}", file=sys.stderr)
+    if not result.pairs:
+        return _fail("no usable question/answer pairs were drafted." + (
+            "" if args.endpoint else " A larger model (--model or --endpoint) usually drafts better."), 1)
+    write_pairs_csv(result.pairs, Path(args.out))
+    print(f"Wrote {len(result.pairs)} draft pairs to {args.out}. Review and edit them before training.",
+          file=sys.stderr)
+    print(args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m studio", description="Fine-tune LLMs on your Q&A pairs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--system-prompt", default="", help="Added to examples that have no system turn.")
     p.set_defaults(func=cmd_export_data)
+
+    p = sub.add_parser("generate-qa", help="Draft question/answer pairs from a document (txt, md, pdf, docx) "
+                       "into a CSV to review; nothing is trained.")
+    p.add_argument("file")
+    p.add_argument("--out", required=True, help="CSV to write (question,answer).")
+    p.add_argument("--model", default="default",
+                   help="'default', a local model folder or a hub id; with --endpoint, the model name to ask for.")
+    p.add_argument("--endpoint", help="An OpenAI-compatible /v1/chat/completions URL (key from OPENAI_API_KEY).")
+    p.add_argument("--per-passage", type=int, default=3, help="Pairs to draft per passage of the document.")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.set_defaults(func=cmd_generate_qa)
 
     p = sub.add_parser("runs", help="List runs.")
     p.add_argument("--json", action="store_true")

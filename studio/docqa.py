@@ -247,7 +247,7 @@ def draft_pairs(
         replies = chat.generate_batch(prompts, tuned=False, max_new_tokens=max_new_tokens, system_prompt=SYSTEM,
                                       batch_size=4)
     seen: set[str] = set()
-    for passage, reply in zip(passages, replies):
+    for passage, reply in zip(passages, replies, strict=False):  # fewer replies after a network failure
         pairs, dropped = parse_pairs(reply)
         result.dropped += dropped
         kept = 0

@@ -26,6 +26,42 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _convert_lock = threading.Lock()
 
 
+_trainings = 0
+_trainings_lock = threading.Lock()
+
+
+def cpu_threads() -> int:
+    """Threads for one torch job: STUDIO_THREADS, else every core this process may use."""
+    env = os.environ.get("STUDIO_THREADS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0))
+
+
+class training_threads:
+    """Context for a training job: its thread gets every core, and chat learns that a job is running.
+
+    torch's thread count is per calling thread (OpenMP), and two jobs each spinning on every core of a
+    2-core machine run many times slower than either alone; so while training runs, chat generates
+    on one thread (see `generation_threads`).
+    """
+
+    def __enter__(self):
+        global _trainings
+        with _trainings_lock:
+            _trainings += 1
+        torch.set_num_threads(cpu_threads())
+        return self
+
+    def __exit__(self, *exc):
+        global _trainings
+        with _trainings_lock:
+            _trainings -= 1
+
+
+def generation_threads() -> int:
+    """Threads for a chat or evaluation generation: one while a training job runs in this process."""
+    return 1 if _trainings > 0 else cpu_threads()
+
+
 class ModelError(RuntimeError):
     """A model could not be had; the message says why in plain words and what to do instead."""
 

@@ -48,13 +48,14 @@ def _find_init_adapter(spec: str, base: str) -> Path:
                              "no adapter to start from. Pick a LoRA run, or leave init_adapter empty.")
     if not (path / "adapter" / "adapter_config.json").is_file():
         state = runs.read_status(path).get("state", "unknown")
-        raise TrainingFailed(f"method.init_adapter: the run {path.name} has no finished adapter (its state is {state}). "
-                             "Let it finish, or pick another run.")
+        raise TrainingFailed(f"method.init_adapter: the run {path.name} has no finished adapter (its state is "
+                             f"{state}). Let it finish, or pick another run.")
     if (path / "recipe.yaml").is_file():
         theirs = load(path / "recipe.yaml").model.base
         if theirs != base and not (is_default(theirs) and is_default(base)):
-            raise TrainingFailed(f"method.init_adapter: the run {path.name} was trained on '{theirs}', but this recipe's "
-                                 f"model.base is '{base}'. Set model.base to '{theirs}', or pick a run on '{base}'.")
+            raise TrainingFailed(f"method.init_adapter: the run {path.name} was trained on '{theirs}', but this "
+                                 f"recipe's model.base is '{base}'. Set model.base to '{theirs}', or pick a run on "
+                                 f"'{base}'.")
     return path / "adapter"
 
 
@@ -132,7 +133,7 @@ def train_preference(
         eval_rows = [p.conversation(recipe.data.system_prompt) for p in eval_pairs]
         for name, pairs, rows in (("train", train_pairs, train_rows), ("eval", eval_pairs, eval_rows)):
             with open(run_dir / "data" / f"{name}.jsonl", "w", encoding="utf-8") as fh:
-                for pair, row in zip(pairs, rows):
+                for pair, row in zip(pairs, rows, strict=True):
                     runs.json.dump({**row, "row": pair.row}, fh, ensure_ascii=False)
                     fh.write("\n")
         tokenizer = load_tokenizer(recipe.model.base, recipe.model.trust_remote_code, log=say)

@@ -172,7 +172,8 @@ def _mapping(header: list[str], override: dict[str, str], report: PreferenceRepo
     needed = [r for r in ("prompt", "chosen", "rejected") if r not in mapping]
     for role in needed:
         report._fail(f"Could not tell which column holds the {role} {'answers' if role != 'prompt' else 'prompts'}. "
-                     f"Columns found: {found}. Name the columns prompt, chosen and rejected, or set the column mapping.")
+                     f"Columns found: {found}. Name the columns prompt, chosen and rejected, or set the column "
+                     "mapping.")
     if needed:
         return None
     used = [mapping[r] for r in ("prompt", "chosen", "rejected")]

@@ -301,8 +301,11 @@ def train(
             tmp.write_text("".join(runs.json.dumps(r) + "\n" for r in kept), encoding="utf-8")
             tmp.replace(run_dir / "metrics.jsonl")
             say(f"Resuming from {ckpt.name}.")
+        from studio.models import training_threads
+
         started = time.time()
-        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        with training_threads():
+            trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         seconds = time.time() - started + runs.read_status(run_dir).get("train_seconds", 0) * bool(ckpt)
 
         # 5. Stopped: the checkpoint the callback asked for is the resumable state.

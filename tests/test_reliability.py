@@ -212,6 +212,12 @@ def test_bad_overrides_and_missing_recipe_exit_2(tmp_path, pairs_csv, capsys):
     assert code == 2 and "cannot read" in err and "Traceback" not in err
 
 
+def test_missing_data_file_is_bad_input_not_a_failed_run(tmp_path, runs_root, capsys):
+    code, out, err = cli_run(capsys, "train", "--data", str(tmp_path / "typo.csv"))
+    assert code == 2 and "typo.csv does not exist" in err and "Traceback" not in out + err
+    assert not runs_root.exists() or not any(runs_root.iterdir()), "no failed run folder for a typo"
+
+
 def test_bad_recipe_subprocess_lists_every_problem_without_a_traceback(tmp_path, pairs_csv):
     path = tmp_path / "bad.yaml"
     path.write_text(OUT_OF_RANGE, encoding="utf-8")
