@@ -76,7 +76,7 @@ def resolve_run(run: str | Path, root: Path | None = None) -> Path:
     """A run id or run folder, confined to the runs root unless given as an existing absolute folder by the CLI."""
     root = (Path(root) if root else runs_dir()).resolve()
     text = str(run)
-    if _RUN_ID.match(text) and ".." not in text:
+    if _RUN_ID.fullmatch(text) and ".." not in text:
         path = (root / text).resolve()
         if path.parent == root and path.is_dir():
             return path

@@ -156,8 +156,11 @@ def train(
     log_file = run_dir / "train.log"
 
     def say(message: str) -> None:
-        with open(log_file, "a", encoding="utf-8") as fh:
-            fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+        try:
+            with open(log_file, "a", encoding="utf-8") as fh:
+                fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+        except OSError:
+            pass  # a full disk must not turn a log line into a crash; the status says what happened
         log(message)
 
     trainer = model = None
@@ -344,9 +347,12 @@ def train(
             say(f"Could not write the model card: {exc}")
         return run_dir
     except BaseException as exc:  # noqa: BLE001 - a failed run must end as `failed`, whatever happened
-        (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
         message = _plain_error(exc)
-        runs.write_status(run_dir, "failed", message)
+        try:
+            (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+            runs.write_status(run_dir, "failed", message)
+        except OSError:
+            pass  # disk full: nothing more can be written; the caller still gets the run folder back
         say(f"Failed: {message}")
         if isinstance(exc, KeyboardInterrupt):
             raise

@@ -34,6 +34,11 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
+def max_upload_bytes() -> int:
+    """STUDIO_MAX_UPLOAD_MB (default 50): the same cap as the upload limit, enforced again when a file is read."""
+    return int(float(os.environ.get("STUDIO_MAX_UPLOAD_MB", "50")) * 1024 * 1024)
+
+
 def demo_mode() -> bool:
     """STUDIO_DEMO=1: a public read-only deployment where nobody can start training on the host's machine."""
     return _flag("STUDIO_DEMO")
@@ -100,7 +105,7 @@ def check_data(data_path: str | None, recipe: Recipe):
         raise UserError("No data loaded. Upload a file on the Data tab (or press 'Load sample') first.")
     from studio.data import load_data
 
-    report = load_data(data_path, columns=recipe.data.columns or None)
+    report = load_data(data_path, columns=recipe.data.columns or None, max_bytes=max_upload_bytes())
     if not report.ok:
         raise UserError(f"The data cannot be trained on: {report.summary()}")
     return report

@@ -16,7 +16,7 @@ import gradio as gr
 import pandas as pd
 
 from studio.ui import downloads_dir, md_escape, warm_imports
-from studio.ui.api import SAMPLE_DATA, base_problem
+from studio.ui.api import SAMPLE_DATA, base_problem, max_upload_bytes
 
 ROLES = ("question", "answer", "context", "system")
 FILE_TYPES = [".csv", ".tsv", ".xlsx", ".json", ".jsonl"]
@@ -30,7 +30,7 @@ COLOR_MAP = {PROMPT: "#d1d5db", ANSWER: "#86efac"}
 def read(path: str, columns: dict | None = None):
     from studio.data import load_data
 
-    return load_data(path, columns=columns or None)
+    return load_data(path, columns=columns or None, max_bytes=max_upload_bytes())
 
 
 @functools.lru_cache(maxsize=4)
