@@ -172,3 +172,20 @@ def test_resume_dispatches_on_the_saved_objective(tiny_model_dir, tmp_path):
     train(None, None, run_dir, resume=True, **QUIET)
     assert "no checkpoint" in runs.read_status(run_dir)["message"]
     assert (run_dir / "train.log").exists()
+
+
+def test_stop_then_resume_finishes(tiny_model_dir, tmp_path):
+    import threading
+
+    stop = threading.Event()
+
+    def log(message: str) -> None:
+        if message.startswith("step 1/"):
+            stop.set()
+
+    run_dir = train(tiny_recipe(tiny_model_dir, "dpo"), SAMPLE, tmp_path / "run", stop_event=stop, log=log)
+    assert runs.read_status(run_dir)["state"] == "stopped" and runs.last_checkpoint(run_dir) is not None
+    train(None, None, run_dir, resume=True, **QUIET)
+    status = runs.read_status(run_dir)
+    assert status["state"] == "done" and status["step"] == 3, status
+    assert [r["step"] for r in runs.read_metrics(run_dir)] == [1, 2, 3]

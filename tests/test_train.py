@@ -171,3 +171,20 @@ def test_bf16_run_keeps_trainable_weights_fp32(tiny_model_dir, pairs_csv, tmp_pa
     adapter = load_file(run_dir / "adapter" / "adapter_model.safetensors")
     assert {v.dtype for v in adapter.values()} == {torch.float32}, "LoRA weights (and so Adam state) stay fp32"
     assert bf16_supported() in (True, False)
+
+
+def test_compact_lm_head_scoring_gives_the_same_losses(tiny_model_dir, pairs_csv, tmp_path, monkeypatch):
+    """Studio lets TRL's fused LM head skip prompt positions on the CPU; the losses must not change."""
+    import studio.train as studio_train
+
+    fast = train(tiny_recipe(tiny_model_dir, "training.max_steps=3"), pairs_csv, tmp_path / "fast", log=lambda _: None)
+    import trl.trainer.utils as trl_utils
+    from trl.kernels.chunked_logprob import _use_triton
+
+    assert trl_utils._use_triton(torch.device("cpu")), "the compact path is on for the CPU"
+    monkeypatch.setattr(trl_utils, "_use_triton", _use_triton)
+    monkeypatch.setattr(studio_train, "_score_trained_positions_only", lambda: None)
+    slow = train(tiny_recipe(tiny_model_dir, "training.max_steps=3"), pairs_csv, tmp_path / "slow", log=lambda _: None)
+    fast_losses = [m["loss"] for m in runs.read_metrics(fast) if "loss" in m]
+    slow_losses = [m["loss"] for m in runs.read_metrics(slow) if "loss" in m]
+    assert len(fast_losses) == 3 and fast_losses == pytest.approx(slow_losses, rel=1e-5)
