@@ -76,7 +76,8 @@ def plot_losses(metrics: list[dict], path: Path) -> bool:
 
     series = {
         "training loss": [(r["step"], r["loss"]) for r in metrics if r.get("loss") is not None and "step" in r],
-        "held-out loss": [(r["step"], r["eval_loss"]) for r in metrics if r.get("eval_loss") is not None and "step" in r],
+        "held-out loss": [(r["step"], r["eval_loss"]) for r in metrics
+                          if r.get("eval_loss") is not None and "step" in r],
     }
     series = {k: [(x, y) for x, y in v if math.isfinite(y)] for k, v in series.items()}
     points = [p for v in series.values() for p in v]

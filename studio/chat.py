@@ -88,8 +88,8 @@ class ChatModel:
     def reply(self, prompt: str | list[dict], tuned: bool = True, max_new_tokens: int = 128,
               temperature: float = 0.0, system_prompt: str | None = None) -> str:
         text = ""
-        for text in self.stream(prompt, tuned, max_new_tokens, temperature, system_prompt):
-            pass
+        for partial in self.stream(prompt, tuned, max_new_tokens, temperature, system_prompt):
+            text = partial
         return text
 
     def stream(self, prompt: str | list[dict], tuned: bool = True, max_new_tokens: int = 128,

@@ -277,7 +277,7 @@ def _table(rows: list[list[str]], report: DataReport, ragged: bool) -> tuple[lis
             report._drop(number, "has extra cells", f"Row {number} has {len(cells)} cells but the header has {width}; "
                          "a separator inside a cell probably needs quotes around the cell. Fix or delete the row.")
             continue
-        records.append((number, dict(zip(header, cells + [""] * (width - len(cells))))))
+        records.append((number, dict(zip(header, cells + [""] * (width - len(cells)), strict=False))))
     return header, records
 
 
@@ -453,7 +453,7 @@ def _mapping(header: list[str], override: dict[str, str], report: DataReport) ->
     needed = [r for r in ("question", "answer") if r not in mapping]
     free = [c for c in header if c not in mapping.values()]
     if needed and len(header) == 2 and len(free) == len(needed):
-        mapping.update(zip(needed, free))
+        mapping.update(zip(needed, free, strict=False))
         report.problems.append(Problem("warning", f"The column names ({found}) were not recognised, so "
                                        f"'{mapping['question']}' is used as the question and '{mapping['answer']}' "
                                        "as the answer. If that is wrong, set the column mapping; if the first line is "
@@ -597,7 +597,7 @@ def render_example(tokenizer, example: Example, system_prompt: str = "", max_len
                    ) -> list[tuple[str, bool]]:
     """The text the model sees, in runs of (text, trained), so a preview can grey out what is not learned."""
     tokens = tokenize_example(tokenizer, example, system_prompt, max_length)
-    pairs = zip(tokens["input_ids"], tokens["completion_mask"])
+    pairs = zip(tokens["input_ids"], tokens["completion_mask"], strict=False)
     return [(tokenizer.decode([t for t, _ in run], skip_special_tokens=False), bool(flag))
             for flag, run in itertools.groupby(pairs, key=lambda p: p[1])]
 
@@ -608,7 +608,8 @@ def token_lengths(tokenizer, examples: list[Example], system_prompt: str = "") -
 
 def length_problems(tokenizer, examples: list[Example], system_prompt: str, max_length: int) -> list[Problem]:
     """One warning per example that max_length would cut (the first 10 by name), so nobody trains on half answers."""
-    long = [(e, n) for e, n in zip(examples, token_lengths(tokenizer, examples, system_prompt)) if n > max_length]
+    lengths = token_lengths(tokenizer, examples, system_prompt)
+    long = [(e, n) for e, n in zip(examples, lengths, strict=True) if n > max_length]
     problems = []
     for example, n in long[:10]:
         kept = tokenize_example(tokenizer, example, system_prompt, max_length)["completion_mask"]

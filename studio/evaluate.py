@@ -83,7 +83,7 @@ def aggregate(predictions: list[str], references: list[str] | None, scores: list
         return round(sum(values) / len(values), 4) if values else None
 
     bleu = None
-    pairs = [(p, r) for p, r in zip(predictions, references or []) if r and str(r).strip()]
+    pairs = [(p, r) for p, r in zip(predictions, references or [], strict=False) if r and str(r).strip()]
     if pairs:
         from sacrebleu import corpus_bleu
 
@@ -128,7 +128,7 @@ def evaluate_questions(run_dir: str | Path, questions: list[str], references: li
     model = get_chat_model(run_dir)
     answers = {side: model.generate_batch(questions, tuned=side == "tuned", max_new_tokens=max_new_tokens)
                for side in ("base", "tuned")}
-    scores = {side: [score(a, r, k) for a, r, k in zip(answers[side], refs, keys)] for side in answers}
+    scores = {side: [score(a, r, k) for a, r, k in zip(answers[side], refs, keys, strict=False)] for side in answers}
     for side, texts in answers.items():
         report["metrics"][side] = (aggregate(texts, refs, scores[side]) if report["has_references"]
                                    else {"n": len(questions)})
@@ -274,7 +274,8 @@ def forgetting_check(run_dir: str | Path, prompts_file: str | Path = GENERAL_PRO
     run_dir = Path(run_dir)
     items = [r for r in runs.read_jsonl(Path(prompts_file)) if r.get("prompt")]
     if not items:
-        raise ValueError(f"{Path(prompts_file).name} holds no prompts (lines of {{\"prompt\": ..., \"keywords\": [...]}}).")
+        raise ValueError(f"{Path(prompts_file).name} holds no prompts "
+                         '(lines of {"prompt": ..., "keywords": [...]}).')
     taught = sorted({Example(r["messages"], 0).answer for r in runs.read_jsonl(run_dir / "data" / "train.jsonl")
                      if r.get("messages")} - {""})
     prompts = [r["prompt"] for r in items]

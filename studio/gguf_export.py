@@ -144,7 +144,8 @@ def _add_tokenizer(writer, tokenizer, tokenizer_json: dict, vocab_size: int) -> 
     model = tokenizer_json.get("model", {})
     if model.get("type") != "BPE" or model.get("byte_fallback"):
         raise GGUFError("Studio writes GGUF only for byte-level BPE tokenizers (GPT-2 style); this one is "
-                        f"{model.get('type')}{' with byte fallback (SentencePiece)' * bool(model.get('byte_fallback'))}. "
+                        f"{model.get('type')}"
+                        f"{' with byte fallback (SentencePiece)' * bool(model.get('byte_fallback'))}. "
                         + _CONVERT_HINT)
     by_id = {i: t for t, i in tokenizer.get_vocab().items()}
     added = tokenizer.added_tokens_decoder
@@ -218,6 +219,7 @@ def _safetensors_files(model_dir: Path) -> list[Path]:
 def _tensors(model_dir: Path, config, outtype: str):
     """(gguf name, array, raw qtype or None) for every weight, in llama.cpp's names, layout and types."""
     import gguf
+    Q8_0 = gguf.GGMLQuantizationType.Q8_0
     from safetensors import safe_open
 
     n_head = config.num_attention_heads
@@ -237,8 +239,8 @@ def _tensors(model_dir: Path, config, outtype: str):
                 seen.add(name)
                 if data.ndim == 1:  # norms and biases: tiny, and precision matters, so f32 as llama.cpp does
                     yield name, data, None
-                elif outtype == "q8_0" and data.shape[-1] % gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType.Q8_0][0] == 0:
-                    yield name, gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0), gguf.GGMLQuantizationType.Q8_0
+                elif outtype == "q8_0" and data.shape[-1] % gguf.GGML_QUANT_SIZES[Q8_0][0] == 0:
+                    yield name, gguf.quants.quantize(data, Q8_0), Q8_0
                 else:  # rows not a multiple of Q8_0's 32-value block stay f16, llama.cpp's own fallback
                     yield name, data.astype(np.float16), None
     if not config.tie_word_embeddings and "output.weight" not in seen:

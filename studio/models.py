@@ -244,7 +244,8 @@ def apply_method(model, method: MethodSection, gradient_checkpointing: bool = Fa
         try:
             return get_peft_model(model, config)
         except ValueError as exc:
-            raise ModelError(f"method.target_modules: {exc}. Use 'all-linear' or names such as 'q_proj,v_proj'.") from None
+            raise ModelError(f"method.target_modules: {exc}. Use 'all-linear' or names such as "
+                             "'q_proj,v_proj'.") from None
     if method.name == "head":
         for param in model.parameters():
             param.requires_grad = False

@@ -190,5 +190,7 @@ def summarize(run_dir: Path) -> dict:
 
 def list_runs(root: Path | None = None) -> list[dict]:
     root = Path(root) if root else runs_dir()
-    rows = [summarize(p) for p in root.iterdir() if p.is_dir() and (p / "status.json").exists()] if root.exists() else []
+    if not root.exists():
+        return []
+    rows = [summarize(p) for p in root.iterdir() if p.is_dir() and (p / "status.json").exists()]
     return sorted(rows, key=lambda r: r["run_id"], reverse=True)
