@@ -108,14 +108,15 @@ def test_the_walk_from_data_to_chat(page):
     page.get_by_role("button", name=re.compile("Load sample")).click()
     page.get_by_text("40 of 40 rows usable").wait_for()
     page.get_by_text("In what year was the Brindlewick Ferry Company founded?").first.wait_for()
-    page.get_by_text("Sized to your").wait_for(state="attached", timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for()  # the token-length histogram: the analysis has run
     shot(page, "1_data")
 
     # 2. Model & method: a 3-step run, no held-out split, short examples.
     page.get_by_role("tab", name="2. Model & method").click()
+    page.get_by_text("Sized to your 40 training examples").wait_for(timeout=60_000)
     page.get_by_text("Advanced", exact=True).click()
     for label, value in (("Max steps", "3"), ("Held-out size", "0"), ("Max length (tokens)", "64")):
-        field = page.get_by_label(label, exact=True)
+        field = page.get_by_label(label).first
         field.fill(value)
         field.press("Tab")
     page.get_by_text("The recipe is valid.").wait_for()
@@ -124,8 +125,10 @@ def test_the_walk_from_data_to_chat(page):
     # 3. Train: start, a loss point on the plot, done.
     page.get_by_role("tab", name="3. Train").click()
     page.get_by_role("button", name="Start training").click()
+    # The loss plot (not the Data tab's histogram, still in the page) with at least one point of train loss.
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')]"
-                           ".some(p => (p.data || []).some(t => (t.x || []).length))", timeout=120_000)
+                           ".some(p => p.offsetParent !== null && (p.data || [])"
+                           ".some(t => t.name === 'train loss' && (t.x || []).length > 0))", timeout=120_000)
     shot(page, "3_train_running")
     page.get_by_text(re.compile(r": done\.")).wait_for(timeout=120_000)
     shot(page, "3_train_done")
