@@ -23,13 +23,18 @@ def _fail(message: str, code: int = 2) -> int:
 
 def cmd_check_data(args) -> int:
     from studio.data import load_data
+    from studio.preference_data import detect_preferences
 
     report = load_data(args.file)
+    preferences = detect_preferences(args.file, report)
+    if preferences is not None:  # prompt/chosen/rejected columns: a file for method.objective dpo or orpo
+        report = preferences
     if args.json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+        print(json.dumps(report.to_json() | ({"format": "preference"} if preferences else {}), ensure_ascii=False,
+                         indent=1))
     else:
         print(f"File:    {args.file} ({report.file_type or 'unreadable'})")
-        print(f"Format:  {report.format}")
+        print(f"Format:  {'preference (for objective dpo or orpo)' if preferences else report.format}")
         print(f"Columns: {', '.join(f'{k} <- {v}' for k, v in report.columns.items()) or '-'}")
         print(report.summary())
         for p in report.problems[:50]:

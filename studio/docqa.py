@@ -13,6 +13,7 @@ import json
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -223,12 +224,14 @@ def draft_pairs(
     api_key: str | None = None,
     per_passage: int = 3,
     max_new_tokens: int = 256,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DraftResult:
     """Ask a model for `per_passage` Q&A pairs about each passage; return the usable ones for review.
 
     `model` is 'default', a local model folder or a hub id, run here; or, with `endpoint` (an OpenAI-compatible
     chat-completions URL), the model name sent to that server. A network failure stops drafting with a plain
-    message in `messages`, keeping the pairs drafted so far.
+    message in `messages`, keeping the pairs drafted so far. `progress(done, total)` is called as passages are
+    drafted, for a progress bar.
     """
     result = DraftResult()
     prompts = [PROMPT.format(n=per_passage, passage=p) for p in passages]
@@ -240,12 +243,18 @@ def draft_pairs(
             except DocumentError as exc:
                 result.messages.append(str(exc))
                 break
+            if progress:
+                progress(len(replies), len(prompts))
     else:
         from studio.chat import get_chat_model
 
         chat = get_chat_model(None, base=model)
-        replies = chat.generate_batch(prompts, tuned=False, max_new_tokens=max_new_tokens, system_prompt=SYSTEM,
-                                      batch_size=4)
+        replies = []
+        for start in range(0, len(prompts), 4):  # one batch of 4 at a time, so progress can be reported
+            replies += chat.generate_batch(prompts[start:start + 4], tuned=False, max_new_tokens=max_new_tokens,
+                                           system_prompt=SYSTEM, batch_size=4)
+            if progress:
+                progress(len(replies), len(prompts))
     seen: set[str] = set()
     for passage, reply in zip(passages, replies, strict=False):  # fewer replies after a network failure
         pairs, dropped = parse_pairs(reply)

@@ -141,7 +141,13 @@ def train_preference(
 
         # 3. Model and adapter: a fresh LoRA on the base model, or the starting run's adapter, still trainable.
         say(f"Loading {recipe.model.base} for {m.objective.upper()} with {m.name}...")
-        model = load_model(recipe.model.base, m.name, recipe.model.trust_remote_code, log=say)
+        import torch
+
+        t = recipe.training
+        cuda = torch.cuda.is_available()
+        precision = t.precision if t.precision != "auto" else ("bf16" if bf16_supported() else "fp32")
+        model = load_model(recipe.model.base, m.name, recipe.model.trust_remote_code, log=say,
+                           frozen_bf16=precision == "bf16" and not cuda)
         from transformers import set_seed
 
         set_seed(recipe.training.seed)
@@ -160,12 +166,8 @@ def train_preference(
                           train_examples=len(train_rows), eval_examples=len(eval_rows))
 
         # 4. Train.
-        import torch
         from datasets import Dataset
 
-        t = recipe.training
-        cuda = torch.cuda.is_available()
-        precision = t.precision if t.precision != "auto" else ("bf16" if bf16_supported() else "fp32")
         has_eval = bool(eval_rows)
         common = dict(
             output_dir=str(run_dir / "checkpoints"),
@@ -228,8 +230,11 @@ def train_preference(
             tmp.write_text("".join(runs.json.dumps(r) + "\n" for r in kept), encoding="utf-8")
             tmp.replace(run_dir / "metrics.jsonl")
             say(f"Resuming from {ckpt.name}.")
+        from studio.models import training_threads
+
         started = time.time()
-        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        with training_threads():
+            trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         seconds = time.time() - started + runs.read_status(run_dir).get("train_seconds", 0) * bool(ckpt)
 
         # 5. Stopped: the checkpoint the callback asked for is the resumable state.

@@ -182,3 +182,13 @@ def _mapping(header: list[str], override: dict[str, str], report: PreferenceRepo
                      f"{', '.join(used)}).")
         return None
     return {r: mapping[r] for r in ROLES if r in mapping}
+
+
+def detect_preferences(path: str | Path, qa_report: DataReport,
+                       max_bytes: int | None = None) -> PreferenceReport | None:
+    """The file read as preference pairs, when the Q&A reader found no answer column but the preference columns
+    (prompt, chosen, rejected) are there; else None, and the Q&A report stands."""
+    if qa_report.ok or "answer" in qa_report.columns:
+        return None
+    report = load_preferences(path, max_bytes=max_bytes)
+    return report if report.columns else None

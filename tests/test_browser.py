@@ -129,6 +129,7 @@ def test_the_walk_from_data_to_chat(page):
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')]"
                            ".some(p => p.offsetParent !== null && (p.data || [])"
                            ".some(t => t.name === 'train loss' && (t.x || []).length > 0))", timeout=120_000)
+    page.locator(".js-plotly-plot .scatterlayer .point").first.wait_for()  # and it is drawn
     shot(page, "3_train_running")
     page.get_by_text(re.compile(r": done\.")).wait_for(timeout=120_000)
     shot(page, "3_train_done")

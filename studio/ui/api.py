@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPES_DIR = REPO / "recipes"
 DEFAULT_RECIPE = RECIPES_DIR / "smollm2_135m_lora_cpu.yaml"
 SAMPLE_DATA = REPO / "assets" / "sample_qa.csv"
+SAMPLE_PREFERENCES = REPO / "assets" / "sample_preferences.csv"
 STATUS_KEYS = ("state", "message", "step", "total", "epoch", "loss", "eval_loss", "eta", "train_seconds")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 
@@ -104,9 +105,20 @@ def check_data(data_path: str | None, recipe: Recipe):
     if not data_path:
         raise UserError("No data loaded. Upload a file on the Data tab (or press 'Load sample') first.")
     from studio.data import load_data
+    from studio.preference_data import detect_preferences, load_preferences
 
-    report = load_data(data_path, columns=recipe.data.columns or None, max_bytes=max_upload_bytes())
+    columns = recipe.data.columns or None
+    if recipe.method.objective != "sft":
+        report = load_preferences(data_path, columns=columns, max_bytes=max_upload_bytes())
+        if not report.ok:
+            raise UserError(f"The preference data cannot be trained on with {recipe.method.objective}: "
+                            f"{report.summary()}")
+        return report
+    report = load_data(data_path, columns=columns, max_bytes=max_upload_bytes())
     if not report.ok:
+        if detect_preferences(data_path, report, max_upload_bytes()) is not None:
+            raise UserError("This is a preference file (prompt, chosen, rejected): set the objective to dpo or orpo "
+                            "on the Model & method tab.")
         raise UserError(f"The data cannot be trained on: {report.summary()}")
     return report
 
@@ -192,6 +204,42 @@ def runs_with_weights() -> list[str]:
     return [r["run_id"] for r in runs.list_runs() if runs.final_weights(runs.runs_dir() / r["run_id"])]
 
 
+def sft_adapter_runs() -> list[str]:
+    """Finished SFT runs with a LoRA adapter: the runs a DPO or ORPO run can start from (method.init_adapter)."""
+    out = []
+    for row in runs.list_runs():
+        path = runs.runs_dir() / row["run_id"]
+        status = runs.read_status(path)
+        if (row["state"] == "done" and (path / "adapter" / "adapter_config.json").is_file()
+                and status.get("recipe", {}).get("objective", "sft") == "sft"):
+            out.append(row["run_id"])
+    return out
+
+
+def sft_start(run_id: str) -> Path | None:
+    """The SFT adapter a preference run started from (copied into its folder), or None."""
+    path = run_dir(run_id)
+    try:
+        method = load(path / "recipe.yaml").method
+    except RecipeError:
+        return None
+    start = path / method.init_adapter if method.objective != "sft" and method.init_adapter.strip() else None
+    return start if start is not None and (start / "adapter_config.json").is_file() else None
+
+
+def sft_chat_model(run_id: str):
+    """The base model with the SFT adapter a preference run started from: the middle of base -> SFT -> DPO/ORPO."""
+    start = sft_start(run_id)
+    if start is None:
+        raise UserError(f"Run {run_id} did not start from an SFT run, so there is no SFT model to compare.")
+    from studio.chat import get_chat_model
+
+    try:
+        return get_chat_model(run_dir(run_id), weights=start)
+    except Exception as exc:  # noqa: BLE001 - loading failures become one plain message
+        raise UserError(f"Could not load the SFT adapter of run {run_id}: {exc}") from None
+
+
 def log_tail(run_id: str, lines: int = 40) -> str:
     """The run's last log lines, from its folder so that they survive a restart of the studio."""
     try:
@@ -207,7 +255,8 @@ def held_out_examples(run_id: str, limit: int = 30) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for name in ("eval.jsonl", "train.jsonl"):
         for row in runs.read_jsonl(path / name):
-            messages = row.get("messages") or []
+            # Q&A rows hold messages; preference rows a prompt and the chosen reply (the answer it was taught).
+            messages = row.get("messages") or (row.get("prompt") or []) + (row.get("chosen") or [])
             question = next((m["content"] for m in messages if m.get("role") == "user"), "")
             answer = next((m["content"] for m in reversed(messages) if m.get("role") == "assistant"), "")
             if question:

@@ -134,6 +134,9 @@ def build_app() -> gr.Blocks:
             event.then(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs,
                        api_visibility="private")
         demo.load(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs, api_visibility="private")
+        # The start-from runs for DPO/ORPO: the SFT runs finished by now (again whenever the dropdown is opened).
+        demo.load(model_tab.refresh_adapters, inputs=[model.init_adapter], outputs=[model.init_adapter],
+                  show_progress="hidden", api_visibility="private")
     return demo
 
 

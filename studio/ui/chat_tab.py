@@ -1,7 +1,9 @@
 """Chat tab: one question, two answers side by side, from the base model and from the tuned one.
 
 Both come from one copy of the weights (`studio.chat`: the adapter switched off for the base side).
-Replies stream, base first, then tuned. Every handler that touches the model shares the concurrency
+Replies stream, base first, then tuned. A DPO/ORPO run that started from an SFT run gets a third pane in
+the middle, the SFT model (that run's adapter, copied into the preference run's folder): base -> SFT ->
+preference-tuned. Every handler that touches the model shares the concurrency
 queue "model", so two tabs never generate on the same weights at once.
 """
 
@@ -39,25 +41,43 @@ def pick_example(question: str | None, answers: dict) -> tuple[str, str]:
     return question, f"**Expected answer (from your data):** {md_escape(answers.get(question, ''))}"
 
 
-def converse(run_id: str | None, prompt: str, base_history: list, tuned_history: list, temperature: float,
-             max_new_tokens: int):
-    """Stream the base model's reply, then the tuned model's, each continuing its own conversation."""
+def has_sft_side(run_id: str | None) -> bool:
+    try:
+        return bool(run_id) and api.sft_start(run_id) is not None
+    except api.UserError:
+        return False
+
+
+def panes_for(run_id: str | None) -> tuple:
+    """(SFT pane, tuned pane): the middle pane shows only for a preference run that started from an SFT run."""
+    three = has_sft_side(run_id)
+    return (gr.Chatbot(visible=three, value=[]),
+            gr.Chatbot(label="Preference-tuned (after DPO/ORPO)" if three else "Tuned model (after)"))
+
+
+def converse(run_id: str | None, prompt: str, base_history: list, sft_history: list, tuned_history: list,
+             temperature: float, max_new_tokens: int):
+    """Stream the base model's reply, then the SFT model's (three-way runs only), then the tuned model's."""
     if not prompt or not prompt.strip():
         raise gr.Error("Type a question first.")
     warm_imports()
     try:
         model = api.chat_model(run_id or "")
+        sft = api.sft_chat_model(run_id) if has_sft_side(run_id) else None
     except api.UserError as exc:
         raise gr.Error(str(exc)) from None
     base_history = list(base_history or []) + [{"role": "user", "content": prompt}]
+    sft_history = list(sft_history or []) + ([{"role": "user", "content": prompt}] if sft else [])
     tuned_history = list(tuned_history or []) + [{"role": "user", "content": prompt}]
-    for side, history in ((False, base_history), (True, tuned_history)):
+    sides = [(model, False, base_history)] + ([(sft, True, sft_history)] if sft else []) + [
+        (model, True, tuned_history)]
+    for chat, tuned, history in sides:
         messages = [{"role": m["role"], "content": m["content"]} for m in history]
         history.append({"role": "assistant", "content": ""})
-        for text in model.stream(messages, tuned=side, max_new_tokens=int(max_new_tokens),
-                                 temperature=float(temperature)):
+        for text in chat.stream(messages, tuned=tuned, max_new_tokens=int(max_new_tokens),
+                                temperature=float(temperature)):
             history[-1] = {"role": "assistant", "content": text}
-            yield base_history, tuned_history, ""
+            yield base_history, sft_history, tuned_history, ""
 
 
 # ---- layout ----------------------------------------------------------------------------------------------------
@@ -81,6 +101,7 @@ def build(tab: gr.Tab) -> ChatTab:
     expected = gr.Markdown()
     with gr.Row():
         base_chat = gr.Chatbot(label="Base model (before)", height=360)
+        sft_chat = gr.Chatbot(label="SFT run (where DPO/ORPO started)", height=360, visible=False)
         tuned_chat = gr.Chatbot(label="Tuned model (after)", height=360)
     with gr.Row():
         prompt = gr.Textbox(label="Your question", placeholder="Ask something your data answers…", scale=5,
@@ -91,9 +112,12 @@ def build(tab: gr.Tab) -> ChatTab:
     refresh.click(run_list, outputs=[run], api_visibility="private")
     tab.select(run_list, outputs=[run], api_visibility="private")
     run.change(examples_for, inputs=[run], outputs=[example, answers, expected], api_visibility="private")
+    run.change(panes_for, inputs=[run], outputs=[sft_chat, tuned_chat], show_progress="hidden",
+               api_visibility="private")
     example.input(pick_example, inputs=[example, answers], outputs=[prompt, expected], api_visibility="private")
-    prompt.submit(converse, inputs=[run, prompt, base_chat, tuned_chat, temperature, max_new_tokens],
-                  outputs=[base_chat, tuned_chat, prompt], concurrency_id="model", concurrency_limit=1,
+    prompt.submit(converse, inputs=[run, prompt, base_chat, sft_chat, tuned_chat, temperature, max_new_tokens],
+                  outputs=[base_chat, sft_chat, tuned_chat, prompt], concurrency_id="model", concurrency_limit=1,
                   api_visibility="private")
-    clear.click(lambda: ([], [], ""), outputs=[base_chat, tuned_chat, expected], api_visibility="private")
+    clear.click(lambda: ([], [], [], ""), outputs=[base_chat, sft_chat, tuned_chat, expected],
+                api_visibility="private")
     return ChatTab(run)

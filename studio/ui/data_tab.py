@@ -1,7 +1,9 @@
 """Data tab: load a file, confirm the column mapping, see the problems, the lengths and one example as trained.
 
 Everything shown here comes from `studio.data`; this module only turns a `DataReport` into tables,
-a histogram and highlighted text. Cell values are user data: they go into text-typed tables and
+a histogram and highlighted text. A file with prompt/chosen/rejected columns and no answer column is a
+preference set (`studio.preference_data`): the state remembers `format: "preference"` and the Model & method
+tab switches to DPO. Cell values are user data: they go into text-typed tables and
 escaped Markdown, never into rendered HTML.
 """
 
@@ -15,10 +17,11 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio.ui import downloads_dir, md_escape, warm_imports
-from studio.ui.api import SAMPLE_DATA, base_problem, max_upload_bytes
+from studio.ui import document_section, downloads_dir, md_escape, warm_imports
+from studio.ui.api import SAMPLE_DATA, SAMPLE_PREFERENCES, base_problem, max_upload_bytes
 
 ROLES = ("question", "answer", "context", "system")
+PREFERENCE_ROLES = ("prompt", "chosen", "rejected", "system")  # the same four dropdowns, relabelled
 FILE_TYPES = [".csv", ".tsv", ".xlsx", ".json", ".jsonl"]
 PROMPT, ANSWER = "prompt (not trained)", "answer (trained)"
 COLOR_MAP = {PROMPT: "#d1d5db", ANSWER: "#86efac"}
@@ -31,6 +34,16 @@ def read(path: str, columns: dict | None = None):
     from studio.data import load_data
 
     return load_data(path, columns=columns or None, max_bytes=max_upload_bytes())
+
+
+def read_preferences(path: str, columns: dict | None = None):
+    from studio.preference_data import load_preferences
+
+    return load_preferences(path, columns=columns or None, max_bytes=max_upload_bytes())
+
+
+def is_preference(state: dict | None) -> bool:
+    return bool(state) and state.get("format") == "preference"
 
 
 @functools.lru_cache(maxsize=4)
@@ -50,18 +63,19 @@ def _lengths(path: str, mtime: float, columns_json: str, base: str, system_promp
 
 def example_lengths(state: dict | None, base: str, system_prompt: str) -> list[int]:
     """Token lengths of every usable example (cached: the estimate asks on every keystroke)."""
-    if not state:
+    if not state or is_preference(state):
         return []
     path = state["path"]
     return list(_lengths(path, Path(path).stat().st_mtime, json.dumps(state.get("columns") or {}, sort_keys=True),
                          base.strip() or "default", system_prompt or ""))
 
 
-def report_markdown(report, name: str) -> str:
+def report_markdown(report, name: str, fmt: str | None = None) -> str:
     if not report.file_type:
         return f"**{md_escape(name)}**: {md_escape(report.summary())}"
     mapping = ", ".join(f"{role} ← `{md_escape(col)}`" for role, col in report.columns.items())
-    lines = [f"**{md_escape(name)}** · {md_escape(report.file_type)} · format **{md_escape(report.format)}**",
+    fmt = md_escape(fmt or report.format)
+    lines = [f"**{md_escape(name)}** · {md_escape(report.file_type)} · format **{fmt}**",
              f"{'✅' if report.ok else '❌'} {md_escape(report.summary())}"]
     if mapping:
         lines.append(f"Columns: {mapping}")
@@ -107,15 +121,36 @@ def example_spans(base: str, state: dict | None, index: int, system_prompt: str,
     return [(text, ANSWER if trained else PROMPT) for text, trained in runs]
 
 
-def open_data(path: str | None, columns: dict | None = None, name: str | None = None) -> tuple:
-    """(state, summary, 4 mapping dropdowns, preview, problems, example slider) for the file at `path`."""
+def open_data(path: str | None, columns: dict | None = None, name: str | None = None, fmt: str = "") -> tuple:
+    """(state, summary, 4 mapping dropdowns, preview, problems, example slider) for the file at `path`.
+
+    A file the Q&A reader finds no answer column in, but with prompt/chosen/rejected columns, opens as a
+    preference set (so does any file with `fmt="preference"`, as when its preference columns are remapped).
+    """
     if not path:
         raise gr.Error("Choose a file first.")
-    report = read(path, columns)
     name = name or Path(path).name
-    state = {"path": str(path), "name": name, "columns": dict(columns or {}), "examples": len(report.examples)}
-    choices = [("(none)", "")] + [(c, c) for c in report.available_columns]
-    dropdowns = [gr.Dropdown(choices=choices, value=report.columns.get(role, ""), interactive=True) for role in ROLES]
+    report = read(path, None if fmt == "preference" else columns)  # the preview is the file's rows either way
+    preferences = None
+    if fmt == "preference":
+        preferences = read_preferences(path, columns)
+    elif not columns:
+        from studio.preference_data import detect_preferences
+
+        preferences = detect_preferences(path, report, max_upload_bytes())
+    found, roles = (preferences, PREFERENCE_ROLES) if preferences is not None else (report, ROLES)
+    count = len(preferences.pairs) if preferences is not None else len(report.examples)
+    state = {"path": str(path), "name": name, "columns": dict(columns or {}), "examples": count,
+             "format": "preference" if preferences is not None else report.format}
+    choices = [("(none)", "")] + [(c, c) for c in found.available_columns]
+    dropdowns = [gr.Dropdown(label=f"{role.capitalize()} column", choices=choices, value=found.columns.get(role, ""),
+                             interactive=True) for role in roles]
+    if preferences is not None:
+        summary = report_markdown(preferences, name, "preference") + (
+            "\n\nPairs of a good and a worse answer: train them with **DPO** or **ORPO** (the Model & method tab "
+            "switches to DPO). Best after an SFT run on your Q&A: pick it under *Start from run*.")
+        slider = gr.Slider(minimum=1, maximum=2, value=1, step=1, interactive=False)
+        return (state, summary, *dropdowns, preview_frame(report), problems_frame(preferences), slider)
     slider = gr.Slider(minimum=1, maximum=max(len(report.examples), 2), value=1, step=1,
                        interactive=len(report.examples) > 1)
     return (state, report_markdown(report, name), *dropdowns, preview_frame(report), problems_frame(report), slider)
@@ -125,6 +160,9 @@ def analyse(state: dict | None, base: str, system_prompt: str, max_length: int, 
     """(length histogram, highlighted example, note) for the loaded data under the current model settings."""
     if not state or not state.get("examples"):
         return None, [], ""
+    if is_preference(state):
+        return None, [], ("Token lengths and the example view are for Q&A files; preference pairs are cut to "
+                          "max_length as a prompt plus one answer.")
     if base_problem(base):
         return None, [], md_escape(base_problem(base))
     warm_imports()
@@ -156,6 +194,9 @@ def export_data(state: dict | None, fmt: str) -> str:
     """The loaded examples (with the column mapping applied) in OpenAI chat JSONL or Alpaca JSON."""
     if not state or not state.get("examples"):
         raise gr.Error("Load a file with usable rows first.")
+    if is_preference(state):
+        raise gr.Error("These exports are for Q&A files; a preference file is already in the prompt/chosen/rejected "
+                       "form hosted DPO APIs take.")
     from studio.dataset_export import export_alpaca_json, export_openai_jsonl
 
     report = read(state["path"], state.get("columns"))
@@ -179,7 +220,10 @@ def build() -> DataTab:
         upload = gr.File(label="Data file", file_types=FILE_TYPES, type="filepath", scale=3)
         with gr.Column(scale=1):
             sample = gr.Button("Load sample (40 ferry Q&A pairs)")
+            preference_sample = gr.Button("Load preference sample (24 chosen/rejected pairs)", size="sm")
             summary = gr.Markdown("No data loaded yet.")
+    with gr.Accordion("No Q&A file yet? Draft pairs from a document (txt, md, pdf, docx)", open=False):
+        document = document_section.build()
     with gr.Row():
         mapping = [gr.Dropdown(label=f"{role.capitalize()} column", choices=[("(none)", "")], value="",
                                interactive=False) for role in ROLES]
@@ -209,12 +253,19 @@ def build() -> DataTab:
     outputs = [state, summary, *mapping, preview, problems, example_index]
     uploaded = upload.upload(open_data, inputs=[upload], outputs=outputs, api_visibility="private")
     sampled = sample.click(lambda: open_data(str(SAMPLE_DATA)), outputs=outputs, api_visibility="private")
+    preference_sampled = preference_sample.click(lambda: open_data(str(SAMPLE_PREFERENCES)), outputs=outputs,
+                                                 api_visibility="private")
 
     def remap(state: dict | None, *columns: str) -> tuple:
         if not state:
             raise gr.Error("Load a file first.")
-        return open_data(state["path"], dict(zip(ROLES, columns, strict=True)), state["name"])
+        roles = PREFERENCE_ROLES if is_preference(state) else ROLES
+        return open_data(state["path"], dict(zip(roles, columns, strict=True)), state["name"],
+                         "preference" if is_preference(state) else "")
 
+    drafted = document.use.click(document_section.use_pairs, inputs=[document.table, document.source],
+                                 outputs=[*outputs, document.note], api_visibility="private")
     remapped = gr.on([d.input for d in mapping], remap, inputs=[state, *mapping], outputs=outputs,
                      trigger_mode="always_last", api_visibility="private")
-    return DataTab(state, example_index, length_plot, rendered, length_note, [uploaded, sampled, remapped])
+    return DataTab(state, example_index, length_plot, rendered, length_note,
+                   [uploaded, sampled, preference_sampled, remapped, drafted])

@@ -3,6 +3,9 @@
 The form is generated from the recipe's dataclass fields (label, tooltip and choices from
 `field_help`), in the order of `MAIN` and `ADVANCED`; `recipe_from_values` turns the form back into a
 `Recipe`, so the Train tab and the downloadable YAML read exactly what is on screen.
+
+`PREFERENCE` (objective, beta, start-from run) sits in its own row: loading a preference file on the Data tab
+switches the objective to DPO (`size_to`); beta and the start-from run show only for DPO and ORPO.
 """
 
 from __future__ import annotations
@@ -14,17 +17,19 @@ from pathlib import Path
 import gradio as gr
 
 from studio.recipe import SECTIONS, Recipe, RecipeError, field_help, from_dict, load, loads, validate
-from studio.ui import downloads_dir, md_escape, warm_imports
+from studio.ui import api, downloads_dir, md_escape, warm_imports
 from studio.ui.api import DEFAULT_RECIPE, RECIPES_DIR, default_recipe, shared_problems
-from studio.ui.data_tab import example_lengths
+from studio.ui.data_tab import example_lengths, is_preference
 
 MAIN = [("model", "base"), ("method", "name"), ("method", "r"), ("method", "alpha"), ("method", "dropout"),
         ("method", "target_modules"), ("training", "learning_rate"), ("training", "epochs"),
         ("training", "batch_size"), ("data", "max_length"), ("data", "system_prompt")]
+PREFERENCE = [("method", "objective"), ("method", "beta"), ("method", "init_adapter")]
 ADVANCED = [("data", "eval_size"), ("model", "trust_remote_code")] + [
     ("training", f.name) for f in fields(SECTIONS["training"])
     if ("training", f.name) not in MAIN]
-FIELDS = MAIN + ADVANCED
+FIELDS = MAIN + PREFERENCE + ADVANCED
+DPO_RECIPE = "smollm2_135m_dpo_cpu.yaml"  # its training settings (gentler rate, fewer epochs) suit preference data
 
 
 # ---- plain functions -------------------------------------------------------------------------------------------
@@ -34,11 +39,21 @@ def _type(section: str, name: str) -> str:
     return next(f.type for f in fields(SECTIONS[section]) if f.name == name)
 
 
+def adapter_choices(current: str = "") -> list[tuple[str, str]]:
+    """Start-from runs for DPO/ORPO: none (a fresh adapter on the base model) or a finished SFT LoRA run."""
+    choices = [("(none: a fresh adapter on the base model)", "")] + [(r, r) for r in api.sft_adapter_runs()]
+    if current and current not in [value for _, value in choices]:
+        choices.append((current, current))  # from a loaded recipe; the checks below say if it cannot be used
+    return choices
+
+
 def make_component(section: str, name: str, value):
     """One form control for `section.name`, labelled and explained by the field's own help text."""
     meta = field_help(section, name)
     kind = _type(section, name)
     common = {"label": meta.get("label") or name, "info": meta.get("help"), "value": value}
+    if name == "init_adapter":
+        return gr.Dropdown(choices=adapter_choices(value), allow_custom_value=True, **common)
     if meta.get("choices"):
         return gr.Radio(choices=list(meta["choices"]), **common)
     if kind == "bool":
@@ -78,7 +93,29 @@ def recipe_from_values(values: list | tuple, data_state: dict | None = None) -> 
         recipe = from_dict(raw)
     except RecipeError as exc:
         return None, exc.problems
-    return recipe, validate(recipe) + shared_problems(recipe)
+    return recipe, validate(recipe) + shared_problems(recipe) + data_problems(recipe, data_state)
+
+
+def data_problems(recipe: Recipe, data_state: dict | None) -> list[str]:
+    """The objective against the loaded data's kind, and the start-from run, checked before anyone presses Start."""
+    problems = []
+    objective, init = recipe.method.objective, recipe.method.init_adapter.strip()
+    loaded = bool(data_state and data_state.get("examples"))
+    if loaded and is_preference(data_state) and objective == "sft":
+        problems.append("method.objective: the loaded data is a preference file (prompt, chosen, rejected); pick dpo "
+                        "or orpo.")
+    elif loaded and not is_preference(data_state) and objective != "sft":
+        problems.append(f"method.objective: {objective} learns from a preference file (prompt, chosen, rejected), but "
+                        "the loaded data is Q&A; pick sft, or load a preference file.")
+    if init and objective != "sft" and not shared_problems(recipe):
+        from studio.preference import _find_init_adapter
+        from studio.train import TrainingFailed
+
+        try:
+            _find_init_adapter(init, recipe.model.base)
+        except TrainingFailed as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def cost_markdown(recipe: Recipe, data_state: dict | None) -> str:
@@ -151,6 +188,8 @@ def size_to(data_state: dict | None, *values) -> tuple:
     recipe, _ = recipe_from_values(values, data_state)
     if recipe is None or not data_state or not data_state.get("examples"):
         return (*[gr.skip()] * len(FIELDS), "")
+    if is_preference(data_state) or recipe.method.objective != "sft":
+        return preference_sized(recipe, data_state)
     from studio.data import split_examples
     from studio.defaults import size_to_data
 
@@ -159,6 +198,36 @@ def size_to(data_state: dict | None, *values) -> tuple:
     note = (f"ℹ️ Sized to your {n} training examples: {recipe.training.epochs:g} epochs, learning rate "
             f"{recipe.training.learning_rate:g}, batch {recipe.training.batch_size}. Change anything.")
     return (*values_from_recipe(recipe), note)
+
+
+def preference_sized(recipe: Recipe, data_state: dict) -> tuple:
+    """The objective follows the data: DPO (gentler rate) for a preference file, SFT again for a Q&A file."""
+    m = recipe.method
+    if is_preference(data_state) and m.objective == "sft":
+        t, dpo = recipe.training, load(RECIPES_DIR / DPO_RECIPE).training
+        m.objective, t.epochs, t.learning_rate, t.batch_size = "dpo", dpo.epochs, dpo.learning_rate, dpo.batch_size
+        note = (f"ℹ️ Preference data: objective set to **DPO**, with {t.epochs:g} epochs, learning rate "
+                f"{t.learning_rate:g}, batch {t.batch_size} (as in {DPO_RECIPE}). Pick ORPO to learn the chosen "
+                "answers too, and a finished SFT run under *Start from run* to polish it.")
+    elif not is_preference(data_state) and m.objective != "sft":
+        m.objective, m.init_adapter = "sft", ""
+        from studio.defaults import size_to_data
+
+        recipe = size_to_data(recipe, data_state["path"])
+        note = "ℹ️ Q&A data: objective set back to **SFT**, and the settings sized to it."
+    else:
+        return (*[gr.skip()] * len(FIELDS), "")
+    return (*values_from_recipe(recipe), note)
+
+
+def preference_visibility(objective: str) -> tuple:
+    """Beta and the start-from run matter for DPO and ORPO only."""
+    shown = objective != "sft"
+    return gr.Number(visible=shown), gr.Dropdown(visible=shown)
+
+
+def refresh_adapters(current: str) -> gr.Dropdown:
+    return gr.Dropdown(choices=adapter_choices(current or ""))
 
 
 def recipe_choices() -> list[tuple[str, str]]:
@@ -192,6 +261,8 @@ class ModelTab:
     sized_note: gr.Markdown
     summary_outputs: list
     loaded: list  # events after which the whole form changed; app.py chains the summary to them
+    objective: gr.Radio
+    init_adapter: gr.Dropdown
 
 
 def build() -> ModelTab:
@@ -208,6 +279,11 @@ def build() -> ModelTab:
     load_note = gr.Markdown()
     sized_note = gr.Markdown()
     comps: dict = {}
+    with gr.Row():
+        for key in PREFERENCE:
+            comps[key] = make_component(*key, values[key])
+    shown = values[("method", "objective")] != "sft"
+    comps[("method", "beta")].visible = comps[("method", "init_adapter")].visible = shown
     with gr.Row():
         with gr.Column():
             for key in MAIN[:6]:
@@ -237,5 +313,10 @@ def build() -> ModelTab:
                                api_visibility="private")
     uploaded = upload.upload(lambda path: load_recipe(path, "upload"), inputs=[upload], outputs=[*inputs, load_note],
                              api_visibility="private")
+    objective, beta, init_adapter = (comps[key] for key in PREFERENCE)
+    objective.change(preference_visibility, inputs=[objective], outputs=[beta, init_adapter], show_progress="hidden",
+                     api_visibility="private")
+    init_adapter.focus(refresh_adapters, inputs=[init_adapter], outputs=[init_adapter], show_progress="hidden",
+                       api_visibility="private")
     return ModelTab(inputs, comps[("model", "base")], comps[("data", "max_length")], comps[("data", "system_prompt")],
-                    sized_note, summary_outputs, [picked, uploaded])
+                    sized_note, summary_outputs, [picked, uploaded], objective, init_adapter)

@@ -29,13 +29,27 @@ def loss_figure(metrics: list[dict], title: str = ""):
     fig = go.Figure()
     train = [m for m in metrics if m.get("loss") is not None]
     evals = [m for m in metrics if m.get("eval_loss") is not None]
-    fig.add_trace(go.Scatter(x=[m["step"] for m in train], y=[m["loss"] for m in train], mode="lines",
-                             name="train loss"))
+    # Markers while there are few points: a single point drawn as a line is invisible.
+    fig.add_trace(go.Scatter(x=[m["step"] for m in train], y=[m["loss"] for m in train],
+                             mode="lines+markers" if len(train) < 50 else "lines", name="train loss"))
     if evals:
         fig.add_trace(go.Scatter(x=[m["step"] for m in evals], y=[m["eval_loss"] for m in evals],
                                  mode="lines+markers", name="held-out loss"))
-    fig.update_layout(title=title or "Loss (lower is better)", xaxis_title="step", yaxis_title="loss", height=340,
-                      margin={"l": 40, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    # DPO/ORPO runs: the rewards on a second axis. A growing margin means the chosen answer is preferred more.
+    rewards = [m for m in metrics if m.get("reward_margin") is not None]
+    for key, name, dash in (("reward_margin", "reward margin", "solid"), ("rewards_chosen", "chosen reward", "dot"),
+                            ("rewards_rejected", "rejected reward", "dot")):
+        points = [m for m in rewards if m.get(key) is not None]
+        if points:
+            fig.add_trace(go.Scatter(x=[m["step"] for m in points], y=[m[key] for m in points], name=name, yaxis="y2",
+                                     mode="lines+markers" if len(points) < 50 else "lines", line={"dash": dash}))
+    if rewards:
+        fig.update_layout(yaxis2={"title": "reward (higher margin is better)", "overlaying": "y", "side": "right",
+                                  "showgrid": False, "zeroline": True})
+    fig.update_layout(title=title or ("Loss and reward margin" if rewards else "Loss (lower is better)"),
+                      xaxis_title="step", yaxis_title="loss", height=340,
+                      margin={"l": 40, "r": 60 if rewards else 20, "t": 50, "b": 40},
+                      legend={"orientation": "h", "y": -0.25})
     return fig
 
 
@@ -82,7 +96,8 @@ def poll(run_id: str | None, seen: str) -> tuple:
         return md_escape(exc), "", gr.skip(), "", seen
     status, metrics = runs.read_status(folder), runs.read_metrics(folder)
     signature = f"{run_id}:{len(metrics)}"
-    plot = loss_figure(metrics, f"Loss: {run_id}") if signature != seen else gr.skip()
+    title = f"{'Loss and reward margin' if any('reward_margin' in m for m in metrics) else 'Loss'}: {run_id}"
+    plot = loss_figure(metrics, title) if signature != seen else gr.skip()
     return status_markdown(run_id, status), progress_html(status, metrics), plot, api.log_tail(run_id), signature
 
 
