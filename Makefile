@@ -41,10 +41,11 @@ run: setup
 	$(BIN)/python app.py
 
 test: setup-dev
+	$(BIN)/ruff check studio tests bench app.py
 	$(BIN)/python -m pytest -q tests
 
 lint: $(DEVSTAMP)
-	$(BIN)/ruff check --line-length 120 studio tests app.py bench
+	$(BIN)/ruff check studio tests app.py bench
 
 bench: setup-dev
 	$(BIN)/python bench/train_speed.py

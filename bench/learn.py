@@ -32,6 +32,8 @@ def main() -> int:
     parser.add_argument("--heldout", default=str(REPO / "bench" / "learning" / "heldout.csv"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", help="run folder (default: a temporary one)")
+    parser.add_argument("--skip-base", action="store_true", help="answer with the tuned model only (faster)")
+    parser.add_argument("--no-forgetting", action="store_true", help="skip the forgetting check (faster)")
     args = parser.parse_args()
 
     from studio.chat import ChatModel
@@ -57,13 +59,16 @@ def main() -> int:
     questions, keys = [r["question"] for r in rows], [r["key"] for r in rows]
     model = ChatModel(run_dir)
     t1 = time.time()
-    base = model.generate_batch(questions, tuned=False, max_new_tokens=48)
+    base = ["" for _ in questions] if args.skip_base else model.generate_batch(questions, tuned=False,
+                                                                                max_new_tokens=48)
     tuned = model.generate_batch(questions, tuned=True, max_new_tokens=48)
     gen_s = time.time() - t1
     base_hits, tuned_hits = key_hits(base, keys), key_hits(tuned, keys)
 
     forgetting = {}
     try:
+        if args.no_forgetting:
+            raise ImportError
         from studio.evaluate import forgetting_check
 
         forgetting = forgetting_check(run_dir)
@@ -74,8 +79,9 @@ def main() -> int:
     n = len(rows)
     print()
     print(f"recipe: epochs={recipe.training.epochs} lr={recipe.training.learning_rate} r={recipe.method.r} "
-          f"alpha={recipe.method.alpha} batch={recipe.training.batch_size} neftune={recipe.training.neftune_noise_alpha}"
-          f" precision={recipe.training.precision} threads={os.cpu_count()}")
+          f"alpha={recipe.method.alpha} dropout={recipe.method.dropout} batch={recipe.training.batch_size} "
+          f"neftune={recipe.training.neftune_noise_alpha} precision={recipe.training.precision} "
+          f"threads={os.cpu_count()}")
     print(f"{'':24}{'base':>10}{'tuned':>10}")
     print(f"{'paraphrase key hits':24}{sum(base_hits):>6}/{n}{sum(tuned_hits):>6}/{n}")
     print(f"{'hit rate':24}{100 * sum(base_hits) / n:>9.1f}%{100 * sum(tuned_hits) / n:>9.1f}%")

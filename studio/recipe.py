@@ -124,7 +124,8 @@ class TrainingSection:
         1, "Gradient accumulation: steps summed before one update (effective batch = batch x this).", label="Grad accum"
     )
     max_steps: int = _f(0, "Stop after this many updates (0: run all epochs).", label="Max steps")
-    lr_scheduler: str = _f("cosine", "How the learning rate changes over the run.", choices=SCHEDULERS, label="Schedule")
+    lr_scheduler: str = _f("cosine", "How the learning rate changes over the run.", choices=SCHEDULERS,
+                           label="Schedule")
     warmup_ratio: float = _f(0.05, "Share of the run spent ramping the learning rate up.", label="Warm-up ratio")
     weight_decay: float = _f(0.0, "Pulls weights toward zero; a mild regulariser.", label="Weight decay")
     neftune_noise_alpha: float = _f(
@@ -137,7 +138,8 @@ class TrainingSection:
         label="Precision",
     )
     gradient_checkpointing: bool = _f(
-        False, "Recompute activations instead of storing them: less memory, about 30% slower.", label="Grad checkpointing"
+        False, "Recompute activations instead of storing them: less memory, about 30% slower.",
+        label="Grad checkpointing",
     )
     save_steps: int = _f(
         50, "Write a resumable checkpoint every this many updates (at most this much is lost on a crash).",
@@ -209,7 +211,8 @@ def from_dict(raw: Any) -> Recipe:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise RecipeError([f"recipe: expected a mapping of sections (model, data, method, training), got {type(raw).__name__}."])
+        raise RecipeError([f"recipe: expected a mapping of sections (model, data, method, training), "
+                           f"got {type(raw).__name__}."])
     problems: list[str] = []
     sections = {}
     for key in raw:
@@ -330,7 +333,8 @@ def validate(recipe: Recipe) -> list[str]:
     need(t.batch_size >= 1, f"training.batch_size: must be at least 1 (got {t.batch_size}).")
     need(t.grad_accum >= 1, f"training.grad_accum: must be at least 1 (got {t.grad_accum}).")
     need(t.max_steps >= 0, f"training.max_steps: cannot be negative (got {t.max_steps}). Use 0 to run all epochs.")
-    need(t.lr_scheduler in SCHEDULERS, f"training.lr_scheduler: '{t.lr_scheduler}' is not one of {', '.join(SCHEDULERS)}.")
+    need(t.lr_scheduler in SCHEDULERS,
+         f"training.lr_scheduler: '{t.lr_scheduler}' is not one of {', '.join(SCHEDULERS)}.")
     need(0 <= t.warmup_ratio < 1, f"training.warmup_ratio: must be from 0 up to 1 (got {t.warmup_ratio}). Try 0.05.")
     need(t.weight_decay >= 0, f"training.weight_decay: cannot be negative (got {t.weight_decay}).")
     need(t.neftune_noise_alpha >= 0, f"training.neftune_noise_alpha: cannot be negative (got {t.neftune_noise_alpha}).")

@@ -412,8 +412,8 @@ def test_tokenize_trains_on_the_answer_only(tokenizer):
     tokens = tokenize_example(tokenizer, example, system_prompt="You answer geography questions.")
     ids, mask = tokens["input_ids"], tokens["completion_mask"]
     assert len(ids) == len(mask) and not tokens["truncated"]
-    prompt = tokenizer.decode([t for t, m in zip(ids, mask) if not m])
-    trained = tokenizer.decode([t for t, m in zip(ids, mask) if m])
+    prompt = tokenizer.decode([t for t, m in zip(ids, mask, strict=False) if not m])
+    trained = tokenizer.decode([t for t, m in zip(ids, mask, strict=False) if m])
     assert "You answer geography questions." in prompt and "capital of France" in prompt
     assert prompt.endswith("<|im_start|>assistant\n")
     assert trained in ("Paris is the capital.<|im_end|>", "Paris is the capital.<|im_end|>\n")

@@ -53,7 +53,7 @@ def test_score_without_reference_scores_only_the_key():
 def test_aggregate_rates_means_and_corpus_bleu():
     refs = ["the ferry leaves at nine every morning", "tickets cost four silver marks each"]
     preds = [refs[0], "I am not sure about that"]
-    scores = [score(p, r) for p, r in zip(preds, refs)]
+    scores = [score(p, r) for p, r in zip(preds, refs, strict=False)]
     agg = aggregate(preds, refs, scores)
     assert agg["n"] == 2 and agg["exact"] == 0.5 and agg["contains"] == 0.5
     assert agg["rouge_l"] == pytest.approx((1.0 + scores[1]["rouge_l"]) / 2, abs=1e-4)
