@@ -18,13 +18,20 @@ import gc
 import shutil
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from studio import runs
 from studio.recipe import Recipe, check
-from studio.train import STOP_FILE, TrainingFailed, _plain_error, _progress_callback
+from studio.train import (
+    STOP_FILE,
+    TrainingFailed,
+    _progress_callback,
+    record_failure,
+    run_trainer,
+    save_weights,
+    write_card_safely,
+)
 
 INIT_DIR = "init_adapter"  # the starting adapter, copied into the run folder so resume never depends on another run
 
@@ -219,66 +226,28 @@ def train_preference(
             processing_class=tokenizer,
             callbacks=[_progress_callback(run_dir, stop_event, say)],
         )
-        from transformers import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)  # our callback prints; the default one dumps raw dicts
-        if ckpt is not None:
-            # Lines logged after the checkpoint belong to the lost tail; the resumed run writes them again.
-            step = int(ckpt.name.split("-")[-1])
-            kept = [r for r in runs.read_metrics(run_dir) if r.get("step", 0) <= step]
-            tmp = run_dir / ".metrics.jsonl.tmp"
-            tmp.write_text("".join(runs.json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-            tmp.replace(run_dir / "metrics.jsonl")
-            say(f"Resuming from {ckpt.name}.")
-        from studio.models import training_threads
-
-        started = time.time()
-        with training_threads():
-            trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-        seconds = time.time() - started + runs.read_status(run_dir).get("train_seconds", 0) * bool(ckpt)
-
-        # 5. Stopped: the checkpoint the callback asked for is the resumable state.
-        if (run_dir / STOP_FILE).exists() or (stop_event is not None and stop_event.is_set()):
-            (run_dir / STOP_FILE).unlink(missing_ok=True)
-            runs.write_status(run_dir, "stopped", f"Stopped at step {trainer.state.global_step}. Resume to continue.",
-                              step=trainer.state.global_step, train_seconds=seconds)
-            say("Stopped.")
+        seconds = run_trainer(trainer, run_dir, ckpt, stop_event, say)
+        if seconds is None:
             return run_dir
 
-        # 6. Done: the trained adapter only (not TRL's frozen "ref" copy), written beside and renamed in.
-        metrics = runs.read_metrics(run_dir)
-        evals = [r for r in metrics if "eval_loss" in r and r["step"] == trainer.state.global_step]
-        final_eval = ({"eval_loss": evals[-1]["eval_loss"]} if evals else trainer.evaluate()) if has_eval else {}
+        # 6. Done: the trained adapter only (not TRL's frozen "ref" copy), never half-written.
         target = run_dir / "adapter"
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not trainer.is_world_process_zero():
+        saved = save_weights(trainer, tokenizer, target, has_eval, run_dir, selected_adapters=["default"])
+        if saved is None:
             return run_dir  # under `accelerate launch`, process 0 alone writes the weights and the status
-        trainer.model.save_pretrained(tmp, safe_serialization=True, selected_adapters=["default"])
-        tokenizer.save_pretrained(tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
-        logged = [r for r in metrics if "loss" in r]
+        logged = [r for r in saved["metrics"] if "loss" in r]
         last = logged[-1] if logged else {}
         runs.write_status(
             run_dir, "done", f"Finished in {seconds:.0f} s.", step=trainer.state.global_step,
             total=trainer.state.global_step, loss=last.get("loss"), reward_margin=last.get("reward_margin"),
-            reward_accuracy=last.get("reward_accuracy"), eta=0, eval_loss=final_eval.get("eval_loss"),
+            reward_accuracy=last.get("reward_accuracy"), eta=0, eval_loss=saved["eval_loss"],
             train_seconds=seconds,
         )
         say(f"Done in {seconds:.0f} s. Adapter in {target}.")
-        try:
-            from studio.card import write_card
-
-            write_card(run_dir)
-        except Exception as exc:  # noqa: BLE001 - a card problem must not turn a trained run into a failure
-            say(f"Could not write the model card: {exc}")
+        write_card_safely(run_dir, say)
         return run_dir
     except BaseException as exc:  # noqa: BLE001 - a failed run must end as `failed`, whatever happened
-        (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
-        message = _plain_error(exc)
-        runs.write_status(run_dir, "failed", message)
-        say(f"Failed: {message}")
+        record_failure(run_dir, exc, say)
         if isinstance(exc, KeyboardInterrupt):
             raise
         return run_dir

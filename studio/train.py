@@ -157,6 +157,78 @@ def _saved_objective(run_dir: str | Path | None) -> str:
         return "sft"
 
 
+def run_trainer(trainer, run_dir: Path, ckpt: Path | None, stop_event: threading.Event | None,
+                say: Callable[[str], None]) -> float | None:
+    """Train or resume with Studio's progress callback; the seconds trained, or None when stopped on request.
+
+    Shared by the SFT and the preference paths, so both write the run folder the same way.
+    """
+    from transformers import PrinterCallback
+
+    from studio.models import training_threads
+
+    trainer.remove_callback(PrinterCallback)  # our callback prints; the default one dumps raw dicts
+    if ckpt is not None:
+        # Lines logged after the checkpoint belong to the lost tail; the resumed run writes them again.
+        step = int(ckpt.name.split("-")[-1])
+        kept = [r for r in runs.read_metrics(run_dir) if r.get("step", 0) <= step]
+        tmp = run_dir / ".metrics.jsonl.tmp"
+        tmp.write_text("".join(runs.json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        tmp.replace(run_dir / "metrics.jsonl")
+        say(f"Resuming from {ckpt.name}.")
+    started = time.time()
+    with training_threads():
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    seconds = time.time() - started + runs.read_status(run_dir).get("train_seconds", 0) * bool(ckpt)
+    if (run_dir / STOP_FILE).exists() or (stop_event is not None and stop_event.is_set()):
+        # The checkpoint the callback asked for is the resumable state.
+        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        runs.write_status(run_dir, "stopped", f"Stopped at step {trainer.state.global_step}. Resume to continue.",
+                          step=trainer.state.global_step, train_seconds=seconds)
+        say("Stopped.")
+        return None
+    return seconds
+
+
+def save_weights(trainer, tokenizer, target: Path, has_eval: bool, run_dir: Path, **save_kwargs) -> dict | None:
+    """Final eval loss, then the weights written beside `target` and renamed in, never half-written.
+
+    Returns {"metrics": rows, "eval_loss": ...}, or None on processes other than 0 under `accelerate launch`.
+    """
+    metrics = runs.read_metrics(run_dir)
+    evals = [r for r in metrics if "eval_loss" in r and r["step"] == trainer.state.global_step]
+    final_eval = ({"eval_loss": evals[-1]["eval_loss"]} if evals else trainer.evaluate()) if has_eval else {}
+    if not trainer.is_world_process_zero():
+        return None
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.model.save_pretrained(tmp, safe_serialization=True, **save_kwargs)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return {"metrics": metrics, "eval_loss": final_eval.get("eval_loss")}
+
+
+def write_card_safely(run_dir: Path, say: Callable[[str], None]) -> None:
+    try:
+        from studio.card import write_card
+
+        write_card(run_dir)
+    except Exception as exc:  # noqa: BLE001 - a card problem must not turn a trained run into a failure
+        say(f"Could not write the model card: {exc}")
+
+
+def record_failure(run_dir: Path, exc: BaseException, say: Callable[[str], None]) -> None:
+    """The run ends `failed` with a plain message; the traceback goes to error.log for whoever debugs it."""
+    message = _plain_error(exc)
+    try:
+        (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        runs.write_status(run_dir, "failed", message)
+    except OSError:
+        pass  # disk full: nothing more can be written; the caller still gets the run folder back
+    say(f"Failed: {message}")
+
+
 def train(
     recipe: Recipe,
     data_path: str | Path | None = None,
@@ -316,67 +388,26 @@ def train(
             processing_class=tokenizer,
             callbacks=[_progress_callback(run_dir, stop_event, say)],
         )
-        from transformers import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)  # our callback prints; the default one dumps raw dicts
-        if ckpt is not None:
-            # Lines logged after the checkpoint belong to the lost tail; the resumed run writes them again.
-            step = int(ckpt.name.split("-")[-1])
-            kept = [r for r in runs.read_metrics(run_dir) if r.get("step", 0) <= step]
-            tmp = run_dir / ".metrics.jsonl.tmp"
-            tmp.write_text("".join(runs.json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-            tmp.replace(run_dir / "metrics.jsonl")
-            say(f"Resuming from {ckpt.name}.")
-        from studio.models import training_threads
-
-        started = time.time()
-        with training_threads():
-            trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-        seconds = time.time() - started + runs.read_status(run_dir).get("train_seconds", 0) * bool(ckpt)
-
-        # 5. Stopped: the checkpoint the callback asked for is the resumable state.
-        if (run_dir / STOP_FILE).exists() or (stop_event is not None and stop_event.is_set()):
-            (run_dir / STOP_FILE).unlink(missing_ok=True)
-            runs.write_status(run_dir, "stopped", f"Stopped at step {trainer.state.global_step}. Resume to continue.",
-                              step=trainer.state.global_step, train_seconds=seconds)
-            say("Stopped.")
+        seconds = run_trainer(trainer, run_dir, ckpt, stop_event, say)
+        if seconds is None:
             return run_dir
 
-        # 6. Done: final eval, then weights written beside and renamed in, never half-written.
-        metrics = runs.read_metrics(run_dir)
-        evals = [r for r in metrics if "eval_loss" in r and r["step"] == trainer.state.global_step]
-        final_eval = ({"eval_loss": evals[-1]["eval_loss"]} if evals else trainer.evaluate()) if has_eval else {}
+        # 5. Done: final eval, then the weights, never half-written.
         target = run_dir / ("adapter" if recipe.method.name in ("lora", "qlora") else "model")
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not trainer.is_world_process_zero():
+        saved = save_weights(trainer, tokenizer, target, has_eval, run_dir)
+        if saved is None:
             return run_dir  # under `accelerate launch`, process 0 alone writes the weights and the status
-        trainer.model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
-        losses = [r["loss"] for r in metrics if "loss" in r]
+        losses = [r["loss"] for r in saved["metrics"] if "loss" in r]
         runs.write_status(
             run_dir, "done", f"Finished in {seconds:.0f} s.", step=trainer.state.global_step,
             total=trainer.state.global_step, loss=losses[-1] if losses else None, eta=0,
-            eval_loss=final_eval.get("eval_loss"), train_seconds=seconds,
+            eval_loss=saved["eval_loss"], train_seconds=seconds,
         )
         say(f"Done in {seconds:.0f} s. Weights in {target}.")
-        try:
-            from studio.card import write_card
-
-            write_card(run_dir)
-        except Exception as exc:  # noqa: BLE001 - a card problem must not turn a trained run into a failure
-            say(f"Could not write the model card: {exc}")
+        write_card_safely(run_dir, say)
         return run_dir
     except BaseException as exc:  # noqa: BLE001 - a failed run must end as `failed`, whatever happened
-        message = _plain_error(exc)
-        try:
-            (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
-            runs.write_status(run_dir, "failed", message)
-        except OSError:
-            pass  # disk full: nothing more can be written; the caller still gets the run folder back
-        say(f"Failed: {message}")
+        record_failure(run_dir, exc, say)
         if isinstance(exc, KeyboardInterrupt):
             raise
         return run_dir
