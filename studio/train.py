@@ -129,6 +129,25 @@ def _score_trained_positions_only() -> None:
     trl_utils._use_triton = compact
 
 
+def _paraphrases(run_dir: Path, model, tokenizer, examples, recipe: Recipe, say: Callable[[str], None]) -> list:
+    """Question rewrites by the base model, drafted once per run and kept, so a resumed run trains on the same."""
+    from studio.augment import paraphrase_examples
+    from studio.data import Example
+
+    path = run_dir / "data" / "paraphrases.jsonl"
+    if path.exists():
+        return [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(path)]
+    started = time.time()
+    say(f"Drafting {recipe.data.paraphrases} rewrites of each question with the base model...")
+    extra = paraphrase_examples(model, tokenizer, examples, recipe.data.paraphrases, seed=recipe.training.seed)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(runs.json.dumps({"messages": e.messages, "row": e.row}, ensure_ascii=False) + "\n"
+                           for e in extra), encoding="utf-8")
+    tmp.replace(path)
+    say(f"Added {len(extra)} rewritten questions in {time.time() - started:.0f} s.")
+    return extra
+
+
 def _plain_error(exc: BaseException) -> str:
     import torch
 
@@ -332,6 +351,8 @@ def train(
         from transformers import set_seed
 
         set_seed(recipe.training.seed)  # the adapter's random start, so the same recipe repeats in any process
+        if recipe.data.paraphrases > 0:
+            train_rows += encode(_paraphrases(run_dir, model, tokenizer, train_ex, recipe, say))
         model = apply_method(model, recipe.method, recipe.training.gradient_checkpointing)
         trainable, total = count_parameters(model)
         say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%).")

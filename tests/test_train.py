@@ -188,3 +188,12 @@ def test_compact_lm_head_scoring_gives_the_same_losses(tiny_model_dir, pairs_csv
     fast_losses = [m["loss"] for m in runs.read_metrics(fast) if "loss" in m]
     slow_losses = [m["loss"] for m in runs.read_metrics(slow) if "loss" in m]
     assert len(fast_losses) == 3 and fast_losses == pytest.approx(slow_losses, rel=1e-5)
+
+
+def test_question_rewrites_are_drafted_once_and_listed(tiny_model_dir, pairs_csv, tmp_path):
+    run_dir = train(tiny_recipe(tiny_model_dir, "data.paraphrases=2", "training.max_steps=2"), pairs_csv,
+                    tmp_path / "run", log=lambda _: None)
+    assert runs.read_status(run_dir)["state"] == "done"
+    listed = runs.read_jsonl(run_dir / "data" / "paraphrases.jsonl")
+    assert (run_dir / "data" / "paraphrases.jsonl").exists()
+    assert runs.read_status(run_dir)["train_examples"] == 10 + len(listed)
