@@ -55,6 +55,8 @@ def paraphrase_examples(model, tokenizer, examples: list[Example], per_question:
     was_training = model.training
     model.eval()
     samples = per_question + 1  # one spare: some rewrites are dropped
+    # A rewrite that lands on another fact's question would teach two answers to one question.
+    taken = {_norm(e.question) for e in examples}
     out: list[Example] = []
     try:
         for i in range(0, len(single), batch_size):
@@ -70,7 +72,8 @@ def paraphrase_examples(model, tokenizer, examples: list[Example], per_question:
                 seen: set[str] = set()
                 for text in texts[j * samples:(j + 1) * samples]:
                     rewrite = text.strip().split("\n")[0].strip()
-                    if len(seen) < per_question and keep_rewrite(rewrite, example.question, seen):
+                    if len(seen) < per_question and _norm(rewrite) not in taken and keep_rewrite(
+                            rewrite, example.question, seen):
                         seen.add(_norm(rewrite))
                         out.append(Example([{"role": "user", "content": rewrite}, example.messages[1]], example.row))
     finally:
