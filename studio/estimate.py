@@ -24,13 +24,17 @@ from studio.recipe import Recipe
 ACTIVATION_VALUES_PER_HIDDEN = 18
 # Copies of the logits alive at the peak: the logits, their log-softmax and its gradient.
 LOGIT_COPIES = 3
-# Python, PyTorch, the tokenizer and the data: what a process holds before the model counts.
-RUNTIME_BYTES = 600 * 2**20
-# Share of the measured matmul peak that a real training step reaches (small matrices, elementwise
-# work, the optimizer step, padding, data loading). Measured once: a 240-step LoRA run on the default
-# model (batch 2, ~60-token examples, bf16 autocast) went at ~41 tokens/s on a 2-vCPU box whose fp32
-# matmul peak measures ~78 GFLOP/s: 41 x 5.7e8 FLOPs / 78e9 = 0.30. bench/train_speed.py should refine it.
-EFFICIENCY = 0.3
+# Model FLOPs per second of a real training step as a share of the measured fp32 (CPU) or bf16 (GPU)
+# matmul speed. CPU bf16, from bench/train_speed.py on the 2-core build machine: Studio's path trained
+# at 160 tokens/s x 5.67e8 FLOP/token = 91 GFLOP/s against a 163 GFLOP/s fp32 peak -> 0.55. CPU fp32:
+# the plain fp32 TRL script reached 0.27 there; Studio's fp32 path skips pad tokens and prompt logits,
+# so 0.35 is assumed. GPU: not yet measured (no GPU in the build sessions); 0.3 is a placeholder.
+EFFICIENCY = {"cpu-bf16": 0.55, "cpu-fp32": 0.35, "gpu": 0.3}
+# Python, torch, transformers, TRL, the tokenizer and the data: what a training process holds before the
+# model counts (measured: ~1.2 GB RSS on the CPU build machine).
+RUNTIME_BYTES_CPU = 1200 * 2**20
+# Share of a Q&A example's positions that carry a label (the answer); only these reach the LM head.
+LABELLED_SHARE = 0.5
 
 
 @dataclass
@@ -73,13 +77,18 @@ def _meta_counts(base: str, method: str, r: int, target_modules: str, trust_remo
     return trainable, total, shape
 
 
-@functools.cache
-def matmul_flops_per_second() -> float:
-    """This machine's fp32 (CPU) or bf16 (GPU) matmul speed, measured once and kept in STUDIO_HOME.
+_measured: float | None = None
 
-    Kept because a measurement taken while the machine is busy (a run training, the page loading) reads
-    low; the best of a few rounds after a warm-up, on a quiet machine, is the one worth keeping.
+
+def matmul_flops_per_second() -> float:
+    """This machine's fp32 (CPU) or bf16 (GPU) matmul speed: the best seen, kept in STUDIO_HOME.
+
+    A measurement taken while the machine is busy (a run training, the page loading) reads low, so
+    each process measures once when no job runs and the best figure ever seen on this machine wins.
     """
+    global _measured
+    if _measured is not None:
+        return _measured
     import json
     import os
 
@@ -90,16 +99,17 @@ def matmul_flops_per_second() -> float:
 
     machine = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu x{os.cpu_count()}"
     cache = studio_home() / "matmul_flops.json"
+    saved = 0.0
     try:
-        saved = json.loads(cache.read_text())
-        if saved["machine"] == machine:
-            return float(saved["flops_per_second"])
+        data = json.loads(cache.read_text())
+        saved = float(data["flops_per_second"]) if data["machine"] == machine else 0.0
     except (OSError, ValueError, KeyError):
         pass
-    flops = _measure_matmul()
-    if jobs.active() is None:  # only a quiet measurement is worth keeping
-        cache.write_text(json.dumps({"machine": machine, "flops_per_second": flops}))
-    return flops
+    fresh = _measure_matmul() if jobs.active() is None or not saved else 0.0
+    if fresh > saved:
+        cache.write_text(json.dumps({"machine": machine, "flops_per_second": fresh}))
+    _measured = max(saved, fresh)
+    return _measured
 
 
 def _measure_matmul() -> float:
@@ -122,23 +132,41 @@ def _measure_matmul() -> float:
     return 2 * n**3 * 3 / max(best, 1e-9)
 
 
-def memory_bytes(recipe: Recipe, trainable: int, total: int, shape: dict, gpu: bool) -> int:
-    """Peak training memory: weights + grads/AdamW for the trainable part + activations + logits + runtime."""
+def memory_bytes(recipe: Recipe, trainable: int, total: int, shape: dict, gpu: bool,
+                 token_lengths: list[int] | None = None) -> int:
+    """Peak training memory: weights + grads/AdamW for the trainable part + activations + logits + runtime.
+
+    Batches are padding-free, so a step holds the real tokens of its longest possible batch (from the
+    data when known, else batch x max_length), and the LM head sees only labelled positions.
+    """
     method, t, length = recipe.method.name, recipe.training, recipe.data.max_length
-    weight_bytes = 0.55 if method == "qlora" else (2 if gpu and method != "full" else 4)
-    weights = (total - trainable if method in ("lora", "qlora") else total) * weight_bytes
-    weights += trainable * 4 if method in ("lora", "qlora") else 0  # adapters stay fp32
+    bf16 = t.precision in ("bf16", "fp16") or (t.precision == "auto" and _bf16_ok())
+    frozen_bytes = 0.55 if method == "qlora" else (2 if (gpu or bf16) and method != "full" else 4)
+    weights = (total - trainable if method in ("lora", "qlora", "head") else 0) * frozen_bytes
+    weights += trainable * 4  # trained weights stay fp32
     optimizer = trainable * (4 + 8)  # the gradient plus AdamW's two moments, fp32
-    value_bytes = 2 if gpu or t.precision in ("bf16", "fp16") else 4
-    tokens = t.batch_size * length
+    value_bytes = 2 if gpu or bf16 else 4
+    if token_lengths:
+        longest = sorted((min(n, length) for n in token_lengths), reverse=True)[:t.batch_size]
+        tokens = sum(longest)
+    else:
+        tokens = t.batch_size * length
     per_layer = tokens * shape["hidden"] * ACTIVATION_VALUES_PER_HIDDEN * value_bytes
     # With checkpointing only each layer's input is kept, plus one layer recomputed at a time.
     if t.gradient_checkpointing:
         activations = tokens * shape["hidden"] * value_bytes * shape["layers"] + per_layer
     else:
         activations = per_layer * shape["layers"]
-    logits = tokens * shape["vocab"] * 4 * LOGIT_COPIES
-    return int(weights + optimizer + activations + logits + (0 if gpu else RUNTIME_BYTES))
+    logits = tokens * LABELLED_SHARE * shape["vocab"] * 4 * LOGIT_COPIES
+    # On the CPU the checkpoint file is read whole while loading (fp32 for the default model).
+    loading = 0 if gpu else total * 4
+    return int(weights + optimizer + activations + logits + (0 if gpu else RUNTIME_BYTES_CPU + loading))
+
+
+def _bf16_ok() -> bool:
+    from studio.models import bf16_supported
+
+    return bf16_supported()
 
 
 def training_flops(recipe: Recipe, trainable: int, total: int, token_lengths: list[int]) -> float:
@@ -151,7 +179,8 @@ def training_flops(recipe: Recipe, trainable: int, total: int, token_lengths: li
     t = recipe.training
     per_token = 4 * total + 2 * trainable + (2 * total if t.gradient_checkpointing else 0)
     cut = [min(n, recipe.data.max_length) for n in token_lengths]
-    examples = len(cut) * t.epochs
+    # Question rewrites (data.paraphrases) add about three quarters of the asked-for copies after filtering.
+    examples = len(cut) * (1 + 0.75 * recipe.data.paraphrases) * t.epochs
     if t.max_steps:
         examples = min(examples, t.max_steps * t.batch_size * t.grad_accum)
     mean = sum(cut) / max(len(cut), 1)
@@ -173,11 +202,14 @@ def estimate(recipe: Recipe, token_lengths: list[int] | None = None) -> Estimate
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return Estimate(None, None, None, None, note=f"Cannot read the model's config: {first[:300]}")
     gpu = torch.cuda.is_available()
-    memory = memory_bytes(recipe, trainable, total, shape, gpu)
+    memory = memory_bytes(recipe, trainable, total, shape, gpu, token_lengths)
     seconds = None
     if token_lengths:
         flops = training_flops(recipe, trainable, total, token_lengths)
-        seconds = flops / (matmul_flops_per_second() * EFFICIENCY)
+        t = recipe.training
+        bf16 = t.precision in ("bf16", "fp16") or (t.precision == "auto" and _bf16_ok())
+        efficiency = EFFICIENCY["gpu" if gpu else ("cpu-bf16" if bf16 else "cpu-fp32")]
+        seconds = flops / (matmul_flops_per_second() * efficiency)
     return Estimate(trainable, total, memory, seconds)
 
 
