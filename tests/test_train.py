@@ -197,3 +197,21 @@ def test_question_rewrites_are_drafted_once_and_listed(tiny_model_dir, pairs_csv
     listed = runs.read_jsonl(run_dir / "data" / "paraphrases.jsonl")
     assert (run_dir / "data" / "paraphrases.jsonl").exists()
     assert runs.read_status(run_dir)["train_examples"] == 10 + len(listed)
+
+
+def test_memory_returns_after_runs_and_the_next_run_succeeds(tiny_model_dir, pairs_csv, tmp_path):
+    """A long-lived app runs many jobs: each one's model, trainer and optimizer must be freed when it ends."""
+    import gc
+
+    import psutil
+
+    recipe = lambda: tiny_recipe(tiny_model_dir, "training.max_steps=4")  # noqa: E731
+    train(recipe(), pairs_csv, tmp_path / "warm", log=lambda _: None)  # imports and allocator pools settle
+    gc.collect()
+    before = psutil.Process().memory_info().rss
+    for i in range(3):
+        run_dir = train(recipe(), pairs_csv, tmp_path / f"run{i}", log=lambda _: None)
+        assert runs.read_status(run_dir)["state"] == "done"
+    gc.collect()
+    grown = psutil.Process().memory_info().rss - before
+    assert grown < 150 * 2**20, f"RSS grew by {grown / 2**20:.0f} MB over three runs"
