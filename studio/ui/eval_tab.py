@@ -39,7 +39,7 @@ def load_saved(run_id: str | None) -> tuple[str, pd.DataFrame, str]:
         run_dir = api.run_dir(run_id)
     except api.UserError as exc:
         return str(exc), _rows_frame({}), ""
-    table, frame = ("No evaluation yet: press **Evaluate** below.", _rows_frame({}))
+    table, frame = ("No evaluation yet: press **Evaluate** above.", _rows_frame({}))
     if (run_dir / "eval.json").exists():
         table, frame = _show(json.loads((run_dir / "eval.json").read_text(encoding="utf-8")))
     forgetting = ""
