@@ -17,17 +17,17 @@ from __future__ import annotations
 import gc
 import shutil
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from studio import runs
-from studio.recipe import Recipe, check
+from studio.recipe import Recipe
 from studio.train import (
-    STOP_FILE,
     TrainingFailed,
     _progress_callback,
+    prepare_folder,
     record_failure,
+    run_logger,
     run_trainer,
     save_weights,
     write_card_safely,
@@ -78,37 +78,13 @@ def train_preference(
     """Train with DPO or ORPO and return the run folder. Never raises for a failed run: its status says why."""
     run_dir = Path(run_dir) if run_dir else runs.new_run_dir(Path(str(data_path or "run")).stem)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log_file = run_dir / "train.log"
-
-    def say(message: str) -> None:
-        with open(log_file, "a", encoding="utf-8") as fh:
-            fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
-        log(message)
+    say = run_logger(run_dir, log)
 
     trainer = model = None
     try:
         # 1. The folder: recipe, a copy of the data and of the starting adapter, so the folder alone repeats the run.
-        if resume:
-            from studio.recipe import load
-
-            recipe = load(run_dir / "recipe.yaml")
-            ckpt = runs.last_checkpoint(run_dir)
-            if ckpt is None:
-                raise TrainingFailed("This run has no checkpoint to resume from. Start it again instead.")
-            data_file = run_dir / "data" / Path(recipe.data.path).name
-            (run_dir / STOP_FILE).unlink(missing_ok=True)
-        else:
-            check(recipe)
-            source = Path(data_path or recipe.data.path)
-            if not str(data_path or recipe.data.path):
-                raise TrainingFailed("No data file given. Pass --data FILE or set data.path in the recipe.")
-            if not source.is_file():
-                raise TrainingFailed(f"The data file {source} does not exist.")
-            (run_dir / "data").mkdir(exist_ok=True)
-            data_file = run_dir / "data" / source.name
-            if source.resolve() != data_file.resolve():
-                shutil.copyfile(source, data_file)
-            recipe.data.path = f"data/{source.name}"
+        recipe, data_file, ckpt = prepare_folder(recipe, data_path, run_dir, resume)
+        if not resume:
             if recipe.method.init_adapter.strip():
                 start = _find_init_adapter(recipe.method.init_adapter.strip(), recipe.model.base)
                 shutil.rmtree(run_dir / INIT_DIR, ignore_errors=True)
@@ -116,7 +92,6 @@ def train_preference(
                 say(f"Starting from the adapter in {start}.")
                 recipe.method.init_adapter = INIT_DIR  # relative to the run folder, like data.path
             recipe.save(run_dir / "recipe.yaml")
-            ckpt = None
         m = recipe.method
         runs.write_status(run_dir, "queued", "Preparing data and model...", data_name=data_file.name,
                           recipe={"base": recipe.model.base, "method": m.name, "objective": m.objective,

@@ -248,6 +248,50 @@ def record_failure(run_dir: Path, exc: BaseException, say: Callable[[str], None]
     say(f"Failed: {message}")
 
 
+def run_logger(run_dir: Path, log: Callable[[str], None]) -> Callable[[str], None]:
+    """`say`: each message to the run's train.log (best effort) and to the caller's `log`."""
+    log_file = run_dir / "train.log"
+
+    def say(message: str) -> None:
+        try:
+            with open(log_file, "a", encoding="utf-8") as fh:
+                fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+        except OSError:
+            pass  # a full disk must not turn a log line into a crash; the status says what happened
+        log(message)
+
+    return say
+
+
+def prepare_folder(recipe: Recipe | None, data_path, run_dir: Path, resume: bool) -> tuple[Recipe, Path, Path | None]:
+    """(recipe, data file in the folder, checkpoint to resume or None).
+
+    A new run gets a checked recipe and a copy of its data (`recipe.data.path` then points at the copy,
+    so the folder alone repeats the run; the caller saves the recipe). A resumed run reads both back.
+    """
+    if resume:
+        from studio.recipe import load
+
+        recipe = load(run_dir / "recipe.yaml")
+        ckpt = runs.last_checkpoint(run_dir)
+        if ckpt is None:
+            raise TrainingFailed("This run has no checkpoint to resume from. Start it again instead.")
+        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        return recipe, run_dir / "data" / Path(recipe.data.path).name, ckpt
+    check(recipe)
+    if not str(data_path or recipe.data.path):
+        raise TrainingFailed("No data file given. Pass --data FILE or set data.path in the recipe.")
+    source = Path(data_path or recipe.data.path)
+    if not source.is_file():
+        raise TrainingFailed(f"The data file {source} does not exist.")
+    (run_dir / "data").mkdir(exist_ok=True)
+    data_file = run_dir / "data" / source.name
+    if source.resolve() != data_file.resolve():
+        shutil.copyfile(source, data_file)
+    recipe.data.path = f"data/{source.name}"
+    return recipe, data_file, None
+
+
 def train(
     recipe: Recipe,
     data_path: str | Path | None = None,
@@ -265,42 +309,14 @@ def train(
         return train_preference(recipe, data_path, run_dir, resume=resume, stop_event=stop_event, log=log)
     run_dir = Path(run_dir) if run_dir else runs.new_run_dir(Path(str(data_path or "run")).stem)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log_file = run_dir / "train.log"
-
-    def say(message: str) -> None:
-        try:
-            with open(log_file, "a", encoding="utf-8") as fh:
-                fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
-        except OSError:
-            pass  # a full disk must not turn a log line into a crash; the status says what happened
-        log(message)
+    say = run_logger(run_dir, log)
 
     trainer = model = None
     try:
         # 1. The folder: recipe and a copy of the data, so the folder alone repeats the run.
-        if resume:
-            from studio.recipe import load
-
-            recipe = load(run_dir / "recipe.yaml")
-            ckpt = runs.last_checkpoint(run_dir)
-            if ckpt is None:
-                raise TrainingFailed("This run has no checkpoint to resume from. Start it again instead.")
-            data_file = run_dir / "data" / Path(recipe.data.path).name
-            (run_dir / STOP_FILE).unlink(missing_ok=True)
-        else:
-            check(recipe)
-            source = Path(data_path or recipe.data.path)
-            if not str(data_path or recipe.data.path):
-                raise TrainingFailed("No data file given. Pass --data FILE or set data.path in the recipe.")
-            if not source.is_file():
-                raise TrainingFailed(f"The data file {source} does not exist.")
-            (run_dir / "data").mkdir(exist_ok=True)
-            data_file = run_dir / "data" / source.name
-            if source.resolve() != data_file.resolve():
-                shutil.copyfile(source, data_file)
-            recipe.data.path = f"data/{source.name}"
+        recipe, data_file, ckpt = prepare_folder(recipe, data_path, run_dir, resume)
+        if not resume:
             recipe.save(run_dir / "recipe.yaml")
-            ckpt = None
         runs.write_status(run_dir, "queued", "Preparing data and model...", data_name=data_file.name,
                           recipe={"base": recipe.model.base, "method": recipe.method.name, "r": recipe.method.r,
                                   "alpha": recipe.method.alpha, "epochs": recipe.training.epochs,
