@@ -53,13 +53,18 @@ def load_saved(run_id: str | None) -> tuple[str, pd.DataFrame, str]:
     return table, frame, forgetting
 
 
-def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int):
+def _picked_run(run_id: str | None):
+    """The chosen run's folder, or a plain error for the user."""
     if not run_id:
         raise gr.Error("Pick a finished run first.")
     try:
-        run_dir = api.run_dir(run_id)
+        return api.run_dir(run_id)
     except api.UserError as exc:
         raise gr.Error(str(exc)) from None
+
+
+def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int):
+    run_dir = _picked_run(run_id)
     if runs.final_weights(run_dir) is None:
         raise gr.Error("This run has no trained weights yet; wait for it to finish or resume it.")
     from studio.card import write_card
@@ -79,12 +84,7 @@ def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int)
 
 
 def check_forgetting(run_id: str | None) -> str:
-    if not run_id:
-        raise gr.Error("Pick a finished run first.")
-    try:
-        run_dir = api.run_dir(run_id)
-    except api.UserError as exc:
-        raise gr.Error(str(exc)) from None
+    run_dir = _picked_run(run_id)
     from studio.card import write_card
     from studio.evaluate import forgetting_check, format_forgetting
 
