@@ -30,6 +30,7 @@ from studio.train import (
     run_logger,
     run_trainer,
     save_weights,
+    trainer_args,
     write_card_safely,
 )
 
@@ -152,32 +153,7 @@ def train_preference(
 
         has_eval = bool(eval_rows)
         common = dict(
-            output_dir=str(run_dir / "checkpoints"),
-            num_train_epochs=t.epochs,
-            max_steps=t.max_steps or -1,
-            learning_rate=t.learning_rate,
-            per_device_train_batch_size=t.batch_size,
-            per_device_eval_batch_size=t.batch_size,
-            gradient_accumulation_steps=t.grad_accum,
-            lr_scheduler_type=t.lr_scheduler,
-            warmup_steps=t.warmup_ratio,
-            weight_decay=t.weight_decay,
-            bf16=precision == "bf16",
-            fp16=precision == "fp16",
-            use_cpu=not cuda,
-            activation_checkpointing=t.gradient_checkpointing,
-            logging_steps=t.logging_steps,
-            save_strategy="steps",
-            save_steps=t.save_steps,
-            save_total_limit=2,
-            eval_strategy=("steps" if t.eval_steps else "epoch") if has_eval else "no",
-            eval_steps=t.eval_steps or None,
-            seed=t.seed,
-            data_seed=t.seed,
-            report_to="none",
-            disable_tqdm=True,
-            optim="paged_adamw_8bit" if m.name == "qlora" else "adamw_torch",
-            dataloader_pin_memory=cuda,
+            **trainer_args(recipe, run_dir, precision, has_eval, cuda),
             beta=m.beta,
             max_length=recipe.data.max_length,  # prompt plus one answer, in tokens
         )

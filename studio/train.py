@@ -248,6 +248,39 @@ def record_failure(run_dir: Path, exc: BaseException, say: Callable[[str], None]
     say(f"Failed: {message}")
 
 
+def trainer_args(recipe: Recipe, run_dir: Path, precision: str, has_eval: bool, cuda: bool) -> dict:
+    """The recipe's training section as Trainer arguments, the same for the SFT and the preference paths."""
+    t = recipe.training
+    return dict(
+        output_dir=str(run_dir / "checkpoints"),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps or -1,
+        learning_rate=t.learning_rate,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=t.warmup_ratio,  # below 1 it is read as a share of the steps
+        weight_decay=t.weight_decay,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not cuda,
+        activation_checkpointing=t.gradient_checkpointing,
+        logging_steps=t.logging_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=2,
+        eval_strategy=("steps" if t.eval_steps else "epoch") if has_eval else "no",
+        eval_steps=t.eval_steps or None,
+        seed=t.seed,
+        data_seed=t.seed,
+        report_to="none",
+        disable_tqdm=True,
+        optim="paged_adamw_8bit" if recipe.method.name == "qlora" else "adamw_torch",
+        dataloader_pin_memory=cuda,
+    )
+
+
 def run_logger(run_dir: Path, log: Callable[[str], None]) -> Callable[[str], None]:
     """`say`: each message to the run's train.log (best effort) and to the caller's `log`."""
     log_file = run_dir / "train.log"
@@ -382,36 +415,11 @@ def train(
 
         has_eval = bool(eval_rows)
         config = SFTConfig(
-            output_dir=str(run_dir / "checkpoints"),
-            num_train_epochs=t.epochs,
-            max_steps=t.max_steps or -1,
-            learning_rate=t.learning_rate,
-            per_device_train_batch_size=t.batch_size,
-            per_device_eval_batch_size=t.batch_size,
-            gradient_accumulation_steps=t.grad_accum,
-            lr_scheduler_type=t.lr_scheduler,
-            warmup_steps=t.warmup_ratio,
-            weight_decay=t.weight_decay,
+            **trainer_args(recipe, run_dir, precision, has_eval, cuda),
             neftune_noise_alpha=t.neftune_noise_alpha or None,
-            bf16=precision == "bf16",
-            fp16=precision == "fp16",
-            use_cpu=not cuda,
-            activation_checkpointing=t.gradient_checkpointing,
-            logging_steps=t.logging_steps,
-            save_strategy="steps",
-            save_steps=t.save_steps,
-            save_total_limit=2,
-            eval_strategy=("steps" if t.eval_steps else "epoch") if has_eval else "no",
-            eval_steps=t.eval_steps or None,
-            seed=t.seed,
-            data_seed=t.seed,
-            report_to="none",
-            disable_tqdm=True,
             completion_only_loss=True,
             max_length=None,  # tokenize_example already cut every example to data.max_length
             include_num_input_tokens_seen="non_padding",
-            optim="paged_adamw_8bit" if recipe.method.name == "qlora" else "adamw_torch",
-            dataloader_pin_memory=cuda,
             # Padding-free: each batch is one packed row with restarting position ids, so no FLOP is spent on pad
             # tokens; transformers builds the block-diagonal mask for sdpa from the position ids.
             padding_free=True,
