@@ -65,6 +65,20 @@ class Example:
         return next((m["content"] for m in reversed(self.messages) if m["role"] == "assistant"), "")
 
 
+
+def rows_summary(problems: list[Problem], usable: int, total: int, unusable: dict[int, str], noun: str) -> str:
+    """"38 of 41 rows usable; 3 unusable: row 7 answer empty, ...; 2 warnings." or the file-level errors."""
+    fatal = [p.message for p in problems if p.level == "error" and p.row is None]
+    if fatal:
+        return " ".join(fatal)
+    text = f"{usable} of {total} {noun} usable"
+    if unusable:
+        reasons = [f"row {row} {why}" for row, why in sorted(unusable.items())]
+        more = len(reasons) - 5
+        text += f"; {len(reasons)} unusable: " + ", ".join(reasons[:5]) + (f" and {more} more" if more > 0 else "")
+    warnings = sum(p.level == "warning" for p in problems)
+    return text + (f"; {warnings} warning{'s' * (warnings != 1)}" if warnings else "") + "."
+
 @dataclass
 class DataReport:
     path: str
@@ -91,16 +105,7 @@ class DataReport:
         return bool(self.examples) and not any(p.row is None for p in self.errors)
 
     def summary(self) -> str:
-        fatal = [p.message for p in self.errors if p.row is None]
-        if fatal:
-            return " ".join(fatal)
-        text = f"{len(self.examples)} of {self.rows_total} rows usable"
-        if self.unusable:
-            reasons = [f"row {row} {why}" for row, why in sorted(self.unusable.items())]
-            more = len(reasons) - 5
-            text += f"; {len(reasons)} unusable: " + ", ".join(reasons[:5]) + (f" and {more} more" if more > 0 else "")
-        warnings = len(self.warnings)
-        return text + (f"; {warnings} warning{'s' * (warnings != 1)}" if warnings else "") + "."
+        return rows_summary(self.problems, len(self.examples), self.rows_total, self.unusable, "rows")
 
     def to_json(self) -> dict:
         return {"rows": len(self.examples), "rows_total": self.rows_total, "format": self.format,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Private helpers of studio.data, used on purpose: the file reading must stay identical for both file kinds.
-from studio.data import DataReport, Problem, _cell, _norm, _read_records, _strip_nul
+from studio.data import DataReport, Problem, _cell, _norm, _read_records, _strip_nul, rows_summary
 
 ROLES = ("prompt", "chosen", "rejected", "system")
 
@@ -67,16 +67,7 @@ class PreferenceReport:
         return bool(self.pairs) and not any(p.row is None for p in self.errors)
 
     def summary(self) -> str:
-        fatal = [p.message for p in self.errors if p.row is None]
-        if fatal:
-            return " ".join(fatal)
-        text = f"{len(self.pairs)} of {self.rows_total} preference rows usable"
-        if self.unusable:
-            reasons = [f"row {row} {why}" for row, why in sorted(self.unusable.items())]
-            more = len(reasons) - 5
-            text += f"; {len(reasons)} unusable: " + ", ".join(reasons[:5]) + (f" and {more} more" if more > 0 else "")
-        warnings = len(self.warnings)
-        return text + (f"; {warnings} warning{'s' * (warnings != 1)}" if warnings else "") + "."
+        return rows_summary(self.problems, len(self.pairs), self.rows_total, self.unusable, "preference rows")
 
     def to_json(self) -> dict:
         return {"rows": len(self.pairs), "rows_total": self.rows_total, "file_type": self.file_type,
