@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-HP = {"r": 16, "alpha": 32, "lr": 1e-3, "batch": 8, "max_length": 256}
+HP = {"r": 16, "alpha": 32, "lr": 1e-3, "batch": 8, "max_length": 256, "dropout": 0.0}
 
 
 def matmul_peak(dtype_name: str, seconds: float = 3.0) -> float:
@@ -72,8 +72,8 @@ def run_plain(data: str, epochs: float, bf16: bool) -> dict:
                        include_num_input_tokens_seen="non_padding", disable_tqdm=True),
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
-        peft_config=LoraConfig(r=HP["r"], lora_alpha=HP["alpha"], lora_dropout=0.05, target_modules="all-linear",
-                               task_type="CAUSAL_LM"),
+        peft_config=LoraConfig(r=HP["r"], lora_alpha=HP["alpha"], lora_dropout=HP["dropout"],
+                               target_modules="all-linear", task_type="CAUSAL_LM"),
     )
     start = time.perf_counter()
     trainer.train()
@@ -93,6 +93,8 @@ def run_studio(data: str, epochs: float) -> dict:
         f"training.epochs={epochs}", f"training.learning_rate={HP['lr']}", f"training.batch_size={HP['batch']}",
         f"method.r={HP['r']}", f"method.alpha={HP['alpha']}", f"data.max_length={HP['max_length']}",
         "data.eval_size=0", "training.save_steps=100000",
+        # The same data and LoRA dropout as the plain script: no base-model question rewrites.
+        "data.paraphrases=0", f"method.dropout={HP['dropout']}",
     ])
     run_dir = Path(tempfile.mkdtemp(prefix="studio-"))
     train(recipe, data, run_dir, log=lambda _: None)

@@ -24,7 +24,6 @@ FEW_SHOT = (
     "Question: {question}\nRewrite:"
 )
 
-
 def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
@@ -35,7 +34,14 @@ def _names(text: str) -> set[str]:
     return {w.lower() for w in words[1:] if w[0].isupper() or w[0].isdigit()}
 
 
-def keep_rewrite(rewrite: str, question: str, seen: set[str]) -> bool:
+def _numbers(text: str) -> set[str]:
+    return set(re.findall(r"\d+(?:[.,:]\d+)*", text))
+
+
+def keep_rewrite(rewrite: str, question: str, seen: set[str], answer: str = "") -> bool:
+    """A usable rewrite: a question of sensible length that keeps the names and invents no number."""
+    if _numbers(rewrite) - _numbers(question) - _numbers(answer):
+        return False  # "When was it founded in 1899?": a made-up figure would teach a second, wrong fact
     if not rewrite.endswith("?") or _norm(rewrite) in seen or _norm(rewrite) == _norm(question):
         return False
     if not 0.4 * len(question) <= len(rewrite) <= 2.0 * len(question):
@@ -44,9 +50,25 @@ def keep_rewrite(rewrite: str, question: str, seen: set[str]) -> bool:
     return not names or len(names & _names(rewrite) | names & set(_norm(rewrite).split())) >= max(1, len(names) // 2)
 
 
+def _draft(model, tokenizer, prompts: list[str], samples: int, max_new_tokens: int) -> list[list[str]]:
+    """`samples` sampled one-line completions of each prompt."""
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.inference_mode():
+        gen = model.generate(**enc, do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=max_new_tokens,
+                             num_return_sequences=samples, pad_token_id=tokenizer.pad_token_id,
+                             eos_token_id=tokenizer.convert_tokens_to_ids("\n") or tokenizer.eos_token_id)
+    texts = [t.strip().split("\n")[0].strip()
+             for t in tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)]
+    return [texts[i * samples:(i + 1) * samples] for i in range(len(prompts))]
+
+
 def paraphrase_examples(model, tokenizer, examples: list[Example], per_question: int, max_new_tokens: int = 32,
                         batch_size: int = 20, seed: int = 0) -> list[Example]:
-    """Up to `per_question` rewritten copies of each single-turn example; multi-turn ones are left as they are."""
+    """Up to `per_question` rewritten copies of each single-turn example; multi-turn ones are left as they are.
+
+    (Drafting questions from the answers as well, and rewriting the answers, measured no better in
+    bench/learn.py and wrote more off-topic questions, so neither is done.)
+    """
     single = [e for e in examples if len(e.messages) == 2 and e.messages[0]["role"] == "user"]
     if per_question <= 0 or not single:
         return []
@@ -61,21 +83,55 @@ def paraphrase_examples(model, tokenizer, examples: list[Example], per_question:
     try:
         for i in range(0, len(single), batch_size):
             chunk = single[i:i + batch_size]
-            enc = tokenizer([FEW_SHOT.format(question=e.question) for e in chunk], return_tensors="pt",
-                            padding=True, add_special_tokens=False)
-            with torch.inference_mode():
-                gen = model.generate(**enc, do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=max_new_tokens,
-                                     num_return_sequences=samples, pad_token_id=tokenizer.pad_token_id,
-                                     eos_token_id=tokenizer.convert_tokens_to_ids("\n") or tokenizer.eos_token_id)
-            texts = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            for j, example in enumerate(chunk):
+            rewrites = _draft(model, tokenizer, [FEW_SHOT.format(question=e.question) for e in chunk], samples,
+                              max_new_tokens)
+            for example, texts in zip(chunk, rewrites, strict=True):
                 seen: set[str] = set()
-                for text in texts[j * samples:(j + 1) * samples]:
-                    rewrite = text.strip().split("\n")[0].strip()
-                    if len(seen) < per_question and _norm(rewrite) not in taken and keep_rewrite(
-                            rewrite, example.question, seen):
-                        seen.add(_norm(rewrite))
-                        out.append(Example([{"role": "user", "content": rewrite}, example.messages[1]], example.row))
+                for text in texts:
+                    if len(seen) < per_question and _norm(text) not in taken and keep_rewrite(
+                            text, example.question, seen, example.answer):
+                        seen.add(_norm(text))
+                        out.append(Example([{"role": "user", "content": text}, example.messages[1]], example.row))
+    finally:
+        tokenizer.padding_side = side
+        model.train(was_training)
+    return out
+
+
+def replay_examples(model, tokenizer, prompts: list[str], system_prompt: str = "", max_new_tokens: int = 64,
+                    batch_size: int = 20) -> list[Example]:
+    """General questions answered by the base model itself, to mix into a small fact set.
+
+    Many passes over a few dozen facts pull every answer towards them ("the capital of Japan is the
+    Saltwren"). Training on the base model's own answers to unrelated questions as well costs a few
+    examples and anchors its general behaviour where it was (self-distillation, a standard remedy for
+    forgetting). Answers cut off by `max_new_tokens` are trimmed to their last full sentence.
+    """
+    if not prompts:
+        return []
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    was_training = model.training
+    model.eval()
+    out: list[Example] = []
+    try:
+        for i in range(0, len(prompts), batch_size):
+            chunk = prompts[i:i + batch_size]
+            chats = [([{"role": "system", "content": system_prompt}] if system_prompt else [])
+                     + [{"role": "user", "content": p}] for p in chunk]
+            texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
+            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            with torch.inference_mode():
+                gen = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                                     pad_token_id=tokenizer.pad_token_id)
+            for prompt, ids in zip(chunk, gen[:, enc["input_ids"].shape[1]:], strict=True):
+                finished = tokenizer.eos_token_id in ids.tolist()
+                answer = tokenizer.decode(ids, skip_special_tokens=True).strip()
+                if not finished:
+                    cut = max(answer.rfind(". "), answer.rfind("! "), answer.rfind("? "), answer.rfind(".\n"))
+                    answer = answer[:cut + 1].strip() if cut > 0 else ""
+                if answer:
+                    out.append(Example([{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}],
+                                       0))
     finally:
         tokenizer.padding_side = side
         model.train(was_training)

@@ -180,7 +180,8 @@ def training_flops(recipe: Recipe, trainable: int, total: int, token_lengths: li
     per_token = 4 * total + 2 * trainable + (2 * total if t.gradient_checkpointing else 0)
     cut = [min(n, recipe.data.max_length) for n in token_lengths]
     # Question rewrites (data.paraphrases) add about three quarters of the asked-for copies after filtering.
-    examples = len(cut) * (1 + 0.75 * recipe.data.paraphrases) * t.epochs
+    # data.replay adds the base model's general answers, about as long as a Q&A example here.
+    examples = (len(cut) * (1 + 0.75 * recipe.data.paraphrases) + 0.9 * recipe.data.replay) * t.epochs
     if t.max_steps:
         examples = min(examples, t.max_steps * t.batch_size * t.grad_accum)
     mean = sum(cut) / max(len(cut), 1)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from studio import runs
 from studio.data import Example
+from studio.paths import ASSETS
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 GENERAL_PROMPTS = ASSETS / "general_prompts.jsonl"
 
 # Normalised column names (lowercase, letters and digits only). Kept here rather than borrowed from the data

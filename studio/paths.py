@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Bundled files the engine reads: sample data, the forgetting check's and the replay's general questions.
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
 
 def studio_home() -> Path:
     """`STUDIO_HOME`, else `/data/studio` on a Space with a persistent disk, else `~/.cache/studio`."""

@@ -70,6 +70,13 @@ class DataSection:
         "run's data/paraphrases.jsonl.",
         label="Question rewrites",
     )
+    replay: int = _f(
+        0,
+        "General questions (from the studio's own list) answered by the base model and mixed into training "
+        "(0: off). They keep a model tuned hard on a few facts from answering everything with those facts. "
+        "Listed in the run's data/replay.jsonl.",
+        label="General answers kept",
+    )
     eval_size: float | None = _f(
         None,
         "Held-out examples for evaluation: empty for automatic (about 10%, at most 100), a count such as "
@@ -327,6 +334,7 @@ def validate(recipe: Recipe) -> list[str]:
     need(m.beta <= 10, f"method.beta: {m.beta} is far too strong. Try 0.1 (0.05-0.5 is typical).")
     need(not m.init_adapter.strip() or m.objective != "sft",
          "method.init_adapter: only used when method.objective is dpo or orpo. Clear it, or set the objective.")
+    need(0 <= d.replay <= 200, f"data.replay: must be from 0 to 200 (got {d.replay}). Try 20.")
     need(0 <= d.paraphrases <= 8, f"data.paraphrases: must be from 0 to 8 (got {d.paraphrases}). Try 2.")
     need(d.max_length >= 16, f"data.max_length: must be at least 16 tokens (got {d.max_length}). Try 512.")
     need(d.max_length <= 131072, f"data.max_length: {d.max_length} is beyond any supported model. Try 512-4096.")

@@ -24,3 +24,63 @@ def test_paraphrase_examples_keep_the_answer_and_row(tiny_model_dir, default_tok
     for e in extra:  # a random tiny model rarely writes a usable rewrite; whatever it keeps must be well formed
         assert e.answer in ("Vessa Ondrake.", "Tarrowgate.") and e.question.endswith("?")
     assert paraphrase_examples(model, default_tokenizer, examples, per_question=0) == []
+
+
+def test_rewrites_may_not_invent_a_number():
+    q, a = "When was the Brindlewick Ferry Company founded?", "It was founded in 1873."
+    assert not keep_rewrite("When did the Brindlewick Ferry Company start in 1899?", q, set(), a)
+    assert keep_rewrite("Was the Brindlewick Ferry Company founded in 1873?", q, set(), a), "the answer's own figure"
+
+
+class _Scripted:
+    """A stand-in model whose 'generation' is fixed text, to test what replay keeps of finished and cut answers."""
+
+    training = True
+
+    def __init__(self, tokenizer, replies: list[str]):
+        self.tokenizer, self.replies = tokenizer, replies
+
+    def eval(self):
+        self.training = False
+
+    def train(self, mode=True):
+        self.training = mode
+
+    def generate(self, input_ids, attention_mask=None, **_):
+        import torch
+
+        rows = [self.tokenizer(r, add_special_tokens=False)["input_ids"] for r in self.replies]
+        width = max(map(len, rows))
+        pad = self.tokenizer(" ", add_special_tokens=False)["input_ids"][0]  # not EOS: only finished rows hold EOS
+        new = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+        return torch.cat([input_ids, new], dim=1)
+
+
+def test_replay_keeps_finished_answers_and_trims_cut_ones(default_tokenizer):
+    from studio.augment import replay_examples
+
+    eos = default_tokenizer.eos_token
+    model = _Scripted(default_tokenizer, [f"Rome is the capital.{eos}", "There are 24 hours. A day has a dark half and",
+                                          "no sentence end at all and cut"])
+    out = replay_examples(model, default_tokenizer, ["Capital of Italy?", "Hours in a day?", "Say something."])
+    assert [(e.question, e.answer) for e in out] == [("Capital of Italy?", "Rome is the capital."),
+                                                     ("Hours in a day?", "There are 24 hours.")]
+    assert model.training, "the model is handed back in the mode it came in"
+    assert replay_examples(model, default_tokenizer, []) == []
+
+
+def test_training_with_replay_lists_the_general_answers(tiny_model_dir, tmp_path):
+    from studio import runs
+    from studio.recipe import Recipe
+    from studio.train import train
+
+    data = tmp_path / "qa.csv"
+    data.write_text("question,answer\n" + "".join(f"Question {i}?,Answer {i}.\n" for i in range(6)), encoding="utf-8")
+    recipe = Recipe()
+    recipe.model.base = str(tiny_model_dir)
+    recipe.data.replay, recipe.data.eval_size = 3, 0
+    recipe.training.max_steps, recipe.training.batch_size = 2, 4
+    run_dir = train(recipe, data, tmp_path / "run", log=lambda _: None)
+    assert runs.read_status(run_dir)["state"] == "done"
+    assert (run_dir / "data" / "replay.jsonl").exists()
+    assert "general questions" in (run_dir / "train.log").read_text()

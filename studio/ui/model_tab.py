@@ -23,7 +23,8 @@ from studio.ui.data_tab import example_lengths, is_preference
 
 MAIN = [("model", "base"), ("method", "name"), ("method", "r"), ("method", "alpha"), ("method", "dropout"),
         ("method", "target_modules"), ("training", "learning_rate"), ("training", "epochs"),
-        ("training", "batch_size"), ("data", "max_length"), ("data", "system_prompt"), ("data", "paraphrases")]
+        ("training", "batch_size"), ("data", "max_length"), ("data", "system_prompt"), ("data", "paraphrases"),
+        ("data", "replay")]
 PREFERENCE = [("method", "objective"), ("method", "beta"), ("method", "init_adapter")]
 ADVANCED = [("data", "eval_size"), ("model", "trust_remote_code")] + [
     ("training", f.name) for f in fields(SECTIONS["training"])
@@ -198,6 +199,7 @@ def size_to(data_state: dict | None, *values) -> tuple:
     note = (f"ℹ️ Sized to your {n} training examples: {recipe.training.epochs:g} epochs, learning rate "
             f"{recipe.training.learning_rate:g}, batch {recipe.training.batch_size}"
             + (f", {recipe.data.paraphrases} base-model rewrites of each question" if recipe.data.paraphrases else "")
+            + (f", {recipe.data.replay} general answers kept" if recipe.data.replay else "")
             + ". Change anything.")
     return (*values_from_recipe(recipe), note)
 
