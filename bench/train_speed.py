@@ -93,8 +93,8 @@ def run_studio(data: str, epochs: float) -> dict:
         f"training.epochs={epochs}", f"training.learning_rate={HP['lr']}", f"training.batch_size={HP['batch']}",
         f"method.r={HP['r']}", f"method.alpha={HP['alpha']}", f"data.max_length={HP['max_length']}",
         "data.eval_size=0", "training.save_steps=100000",
-        # The same data and LoRA dropout as the plain script: no base-model question rewrites.
-        "data.paraphrases=0", f"method.dropout={HP['dropout']}",
+        # The same data and LoRA dropout as the plain script: no base-model question rewrites or general answers.
+        "data.paraphrases=0", "data.replay=0", f"method.dropout={HP['dropout']}",
     ])
     run_dir = Path(tempfile.mkdtemp(prefix="studio-"))
     train(recipe, data, run_dir, log=lambda _: None)

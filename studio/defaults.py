@@ -27,8 +27,9 @@ def suggest(n_examples: int, method: str = "lora") -> dict[str, dict]:
         lr = min(lr, 2e-5) if n > 60 else 5e-5
     elif method == "head":
         lr = 1e-4
-    # Small fact sets: the base model drafts 2 rewrites of each question (data.paraphrases), which doubled
-    # paraphrased-question hits in bench/learn.py (22% -> 45%); larger sets already vary their wording.
+    # Small fact sets: the base model drafts rewrites of each question (data.paraphrases): 2 doubled
+    # paraphrased-question hits in bench/learn.py (22% -> 40-45%), 4 gave 50% on two seeds against 37.5%/42.5%
+    # for 2, for ~35 s more training; larger sets already vary their wording.
     # 4 epochs at 3e-3 matched 12 at 1e-3 there in a third of the time. Many passes over few facts pull
     # general answers towards them, so up to a few hundred rows also train on 20 of the base model's own
     # general answers (data.replay), which kept the forgetting check level (60% -> 60-65% vs 60% -> 5-35%).
@@ -36,7 +37,7 @@ def suggest(n_examples: int, method: str = "lora") -> dict[str, dict]:
     return {
         "training": {"epochs": epochs, "learning_rate": lr, "batch_size": min(batch, n), "warmup_ratio": 0.05},
         "method": {"r": 16, "alpha": 32, "dropout": 0.0},
-        "data": {"paraphrases": 2 if n <= 60 and sft else 0, "replay": 20 if n <= 300 and sft else 0},
+        "data": {"paraphrases": 4 if n <= 60 and sft else 0, "replay": 20 if n <= 300 and sft else 0},
     }
 
 

@@ -452,6 +452,18 @@ def train(
             pad_to_multiple_of=None if cuda else 64,
         )
         model.config.use_cache = False  # a KV cache in training wastes memory and disables packed-sequence masks
+        if precision in ("bf16", "fp16"):
+            from peft.tuners.lora import LoraLayer
+
+            # PEFT casts each adapter's input up to the fp32 adapter weights, and autocast casts it straight back
+            # down for the matmul: two copies of every activation per adapted layer, for the same numbers.
+            for module in model.modules():
+                if isinstance(module, LoraLayer):
+                    module.cast_input_dtype_enabled = False
+        if not cuda:
+            from studio.packed_attention import use_packed_attention
+
+            use_packed_attention(model.get_base_model() if hasattr(model, "get_base_model") else model)
         trainer = SFTTrainer(
             model=model,
             args=config,
