@@ -92,7 +92,7 @@ def run_studio(data: str, epochs: float) -> dict:
     recipe = apply_overrides(load(REPO / "recipes" / "smollm2_135m_lora_cpu.yaml"), [
         f"training.epochs={epochs}", f"training.learning_rate={HP['lr']}", f"training.batch_size={HP['batch']}",
         f"method.r={HP['r']}", f"method.alpha={HP['alpha']}", f"data.max_length={HP['max_length']}",
-        "data.eval_size=0", "training.save_steps=100000",
+        "data.eval_size=0", "training.save_steps=100000", "training.lr_scheduler=linear", "training.warmup_ratio=0",
         # The same data and LoRA dropout as the plain script: no base-model question rewrites or general answers.
         "data.paraphrases=0", "data.replay=0", f"method.dropout={HP['dropout']}",
     ])
