@@ -92,7 +92,8 @@ def run_studio(data: str, epochs: float) -> dict:
     recipe = apply_overrides(load(REPO / "recipes" / "smollm2_135m_lora_cpu.yaml"), [
         f"training.epochs={epochs}", f"training.learning_rate={HP['lr']}", f"training.batch_size={HP['batch']}",
         f"method.r={HP['r']}", f"method.alpha={HP['alpha']}", f"data.max_length={HP['max_length']}",
-        "data.eval_size=0", "training.save_steps=100000", "training.lr_scheduler=linear", "training.warmup_ratio=0",
+        "data.eval_size=0", "training.save_steps=100000",
+        "training.lr_scheduler=linear", "training.warmup_ratio=0",  # TRL's defaults, as in the plain script
         # The same data and LoRA dropout as the plain script: no base-model question rewrites or general answers.
         "data.paraphrases=0", "data.replay=0", f"method.dropout={HP['dropout']}",
     ])
@@ -102,8 +103,16 @@ def run_studio(data: str, epochs: float) -> dict:
     if status.get("state") != "done":
         raise SystemExit(f"studio run {status.get('state')}: {status.get('message')}")
     rows = [m for m in read_metrics(run_dir) if "loss" in m]
+    # What the Model tab would have promised for this recipe and data, to hold against the measurement.
+    from studio.data import load_data, token_lengths
+    from studio.estimate import estimate
+    from studio.models import load_tokenizer
+
+    tokenizer = load_tokenizer(recipe.model.base, log=lambda _: None)
+    guess = estimate(recipe, token_lengths(tokenizer, load_data(data).examples, recipe.data.system_prompt))
     return {"tokens": rows[-1]["tokens"], "seconds": status["train_seconds"], "final_loss": rows[-1]["loss"],
-            "params": status["total_params"]}
+            "params": status["total_params"], "estimate_seconds": guess.seconds,
+            "estimate_mb": (guess.memory_bytes or 0) / 2**20}
 
 
 def child(which: str, data: str, epochs: float) -> None:
@@ -142,6 +151,13 @@ def main() -> int:
         print(f"{which:9} {r['tok_s']:8.0f} tok/s  {r['seconds']:7.1f} s  {r['peak_rss_mb']:7.0f} MB peak RSS  "
               f"final loss {r['final_loss']:.3f}  MFU {100 * r['mfu_fp32']:.0f}% of fp32 / "
               f"{100 * r['mfu_bf16']:.0f}% of bf16 peak", flush=True)
+    studio = results.get("studio")
+    if studio and studio.get("estimate_seconds"):
+        off_s = 100 * (studio["estimate_seconds"] / studio["seconds"] - 1)
+        off_mb = 100 * (studio["estimate_mb"] / studio["peak_rss_mb"] - 1)
+        print(f"Model tab estimate for the studio run: {studio['estimate_seconds']:.1f} s, "
+              f"{studio['estimate_mb']:.0f} MB "
+              f"(measured {studio['seconds']:.1f} s: {off_s:+.0f}%; {studio['peak_rss_mb']:.0f} MB: {off_mb:+.0f}%)")
     get = lambda k: results.get(k, {}).get("tok_s")  # noqa: E731
     ratio = lambda a, b: round(get(a) / get(b), 2) if get(a) and get(b) else None  # noqa: E731
     print(f"studio / trl fp32: {ratio('studio', 'trl_fp32')}x   studio / trl bf16: {ratio('studio', 'trl_bf16')}x")
