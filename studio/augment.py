@@ -1,11 +1,15 @@
-"""Question rewrites drafted by the base model, so a small fact set teaches facts rather than phrasings.
+"""Extra training examples drafted by the base model for small fact sets: question rewrites and replay.
 
 A model tuned on one wording per fact answers that wording and little else; users ask in their own
 words. Before training, the base model rewrites each question a few times from a short few-shot prompt
 (plain completion: small models follow examples better than instructions). Rewrites that are not
-questions, repeat the original, lose its names, or run long are dropped. Each kept rewrite becomes one
-more training example with the original answer; they are written to `data/paraphrases.jsonl` so the
-user can see exactly what was added.
+questions, repeat the original, lose its names, invent a number or run long are dropped. Each kept
+rewrite becomes one more training example with the original answer; they are written to
+`data/paraphrases.jsonl` so the user can see exactly what was added.
+
+Replay is the other half: the base model's own answers to general questions, trained on alongside
+the facts so that the many passes a small set needs do not drag every answer towards it
+(`data/replay.jsonl`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ FEW_SHOT = (
     "Question: How much does a monthly bus pass cost?\nRewrite: What is the price of a bus pass for one month?\n\n"
     "Question: {question}\nRewrite:"
 )
+
 
 def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()

@@ -139,6 +139,8 @@ def _paraphrases(run_dir: Path, model, tokenizer, examples, recipe: Recipe, say:
         return [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(path)]
     started = time.time()
     say(f"Drafting {recipe.data.paraphrases} rewrites of each question with the base model...")
+    runs.write_status(run_dir, "queued", f"Drafting {recipe.data.paraphrases} rewrites of each question "
+                      "with the base model (about a second per question)...")
     extra = paraphrase_examples(model, tokenizer, examples, recipe.data.paraphrases, seed=recipe.training.seed)
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(runs.json.dumps({"messages": e.messages, "row": e.row}, ensure_ascii=False) + "\n"
@@ -161,6 +163,8 @@ def _replay(run_dir: Path, model, tokenizer, recipe: Recipe, say: Callable[[str]
     prompts = (prompts * (recipe.data.replay // max(len(prompts), 1) + 1))[:recipe.data.replay]
     started = time.time()
     say(f"Answering {len(prompts)} general questions with the base model, to keep its general answers...")
+    runs.write_status(run_dir, "queued", "Answering general questions with the base model, to keep its "
+                      "general answers...")
     extra = replay_examples(model, tokenizer, list(dict.fromkeys(prompts)), recipe.data.system_prompt)
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(runs.json.dumps({"messages": e.messages}, ensure_ascii=False) + "\n" for e in extra),
