@@ -35,6 +35,12 @@ EFFICIENCY = {"cpu-bf16": 0.72, "cpu-fp32": 0.35, "gpu": 0.3}
 # model counts (~530 MB after the imports), plus the Trainer's and the allocator's share at the peak:
 # fitted so the sum matches bench/train_speed.py's peak RSS (1931 MB measured, default recipe).
 RUNTIME_BYTES_CPU = 600 * 2**20
+# Drafting before the first step (data.paraphrases, data.replay), from bench/learn.py's default run on the
+# build machine (337 GFLOP/s fp32 peak, the 139M default model): 200 sampled question rewrites (40
+# questions x 5 samples) took 28 s, 20 general answers 4 s. Scaled by model size and matmul speed.
+DRAFT_SECONDS_PER_SAMPLE = 0.14
+REPLAY_SECONDS_PER_ANSWER = 0.2
+DRAFT_REFERENCE = (337e9, 139.4e6)  # (fp32 matmul FLOP/s, parameters) those times were taken at
 # Share of a Q&A example's positions that carry a label (the answer); only these reach the LM head.
 LABELLED_SHARE = 0.5
 
@@ -46,6 +52,7 @@ class Estimate:
     memory_bytes: int | None
     seconds: float | None
     note: str = ""  # why a figure is missing, in plain words
+    prep_seconds: float | None = None  # drafting rewrites and general answers before the first step
 
     @property
     def trainable_pct(self) -> float | None:
@@ -213,7 +220,13 @@ def estimate(recipe: Recipe, token_lengths: list[int] | None = None) -> Estimate
         bf16 = t.precision in ("bf16", "fp16") or (t.precision == "auto" and _bf16_ok())
         efficiency = EFFICIENCY["gpu" if gpu else ("cpu-bf16" if bf16 else "cpu-fp32")]
         seconds = flops / (matmul_flops_per_second() * efficiency)
-    return Estimate(trainable, total, memory, seconds)
+    prep = None
+    if token_lengths and (recipe.data.paraphrases or recipe.data.replay):
+        speed, size = DRAFT_REFERENCE
+        samples = len(token_lengths) * (recipe.data.paraphrases + 1) if recipe.data.paraphrases else 0
+        work = samples * DRAFT_SECONDS_PER_SAMPLE + recipe.data.replay * REPLAY_SECONDS_PER_ANSWER
+        prep = work * (total / size) * (speed / matmul_flops_per_second())
+    return Estimate(trainable, total, memory, seconds, prep_seconds=prep)
 
 
 def human_bytes(n: float) -> str:

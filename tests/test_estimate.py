@@ -29,3 +29,13 @@ def test_time_and_memory_follow_the_recipe(tiny_model_dir, monkeypatch):
     assert big.memory_bytes > one.memory_bytes
     full = E.estimate(apply_overrides(Recipe(), [*base, "method.name=full"]), lengths)
     assert full.trainable == full.total and full.memory_bytes > one.memory_bytes
+
+
+def test_drafting_time_is_estimated_apart_from_training(tiny_model_dir, monkeypatch):
+    monkeypatch.setattr(E, "matmul_flops_per_second", lambda: E.DRAFT_REFERENCE[0])
+    base = [f"model.base={tiny_model_dir}", "training.precision=bf16", "training.epochs=1"]
+    plain = E.estimate(apply_overrides(Recipe(), base), [60] * 40)
+    assert plain.prep_seconds is None
+    drafted = E.estimate(apply_overrides(Recipe(), [*base, "data.paraphrases=4", "data.replay=20"]), [60] * 40)
+    work = 40 * 5 * E.DRAFT_SECONDS_PER_SAMPLE + 20 * E.REPLAY_SECONDS_PER_ANSWER
+    assert drafted.prep_seconds == pytest.approx(work * drafted.total / E.DRAFT_REFERENCE[1])

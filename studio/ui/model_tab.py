@@ -141,6 +141,8 @@ def cost_markdown(recipe: Recipe, data_state: dict | None) -> str:
         return f"⚠️ {md_escape(est.note)}"
     time_line = (f"~{human_seconds(est.seconds)} on this machine" if est.seconds is not None
                  else "load data on the Data tab to estimate")
+    if est.seconds is not None and est.prep_seconds and est.prep_seconds >= 1:
+        time_line += f", after ~{human_seconds(est.prep_seconds)} drafting extra examples"
     return (f"- Trainable parameters: **{est.trainable:,}** of {est.total:,} ({est.trainable_pct:.2f}%)\n"
             f"- Peak memory: **~{human_bytes(est.memory_bytes)}**\n"
             f"- Training time: **{time_line}**\n\n"
