@@ -277,3 +277,23 @@ def test_build_app_has_the_new_sections():
     labels = {c.get("props", {}).get("label") for c in build_app().get_config_file()["components"]}
     assert {"Objective", "Beta", "Start from run", "Document (txt, md, pdf, docx)", "API key",
             "SFT run (where DPO/ORPO started)"} <= labels
+
+
+def test_old_downloads_are_pruned_and_fresh_ones_kept(tmp_path, monkeypatch):
+    import os
+    import time
+
+    import studio.ui as ui
+
+    monkeypatch.setattr(ui.tempfile, "gettempdir", lambda: str(tmp_path))
+    folder = ui.downloads_dir()
+    old_zip, old_dir, fresh = folder / "run-merged-1.zip", folder / "run-merged-2", folder / "run-adapter-3.zip"
+    old_zip.write_bytes(b"x")
+    old_dir.mkdir()
+    (old_dir / "model.safetensors").write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    past = time.time() - 2 * ui.DOWNLOAD_MAX_AGE_S
+    for entry in (old_zip, old_dir):
+        os.utime(entry, (past, past))
+    assert ui.prune_downloads() == 2
+    assert not old_zip.exists() and not old_dir.exists() and fresh.exists()

@@ -28,6 +28,33 @@ def downloads_dir() -> Path:
     return path
 
 
+DOWNLOAD_MAX_AGE_S = 3600
+
+
+def prune_downloads(max_age_s: float = DOWNLOAD_MAX_AGE_S) -> int:
+    """Delete what was handed to the browser more than `max_age_s` ago; the number of entries removed.
+
+    A merged-model export is hundreds of MB, and gradio serves its own copy, so ours is only needed
+    until the click is answered. Without this a Space's disk fills with repeated exports.
+    """
+    import shutil
+    import time
+
+    cutoff, removed = time.time() - max_age_s, 0
+    for entry in downloads_dir().iterdir():
+        try:
+            if entry.lstat().st_mtime >= cutoff:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed += 1
+        except OSError:
+            pass  # another process is cleaning too, or the file is in use: try again next time
+    return removed
+
+
 _import_lock = threading.Lock()
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from studio import runs
 from studio.jobs import Busy, jobs
 from studio.recipe import Recipe, RecipeError, check, load, loads
-from studio.ui import downloads_dir
+from studio.ui import downloads_dir, prune_downloads
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES_DIR = REPO / "recipes"
@@ -291,6 +291,7 @@ def export(run_id: str, fmt: str) -> str:
     """A zip of the run's adapter, its merged model or (fmt 'recipe') its recipe file; returns its path."""
     path = run_dir(run_id)
     out_root = downloads_dir()
+    prune_downloads()
     if fmt == "recipe":
         target = out_root / f"{run_id}-recipe.yaml"
         shutil.copyfile(path / "recipe.yaml", target)

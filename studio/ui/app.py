@@ -95,7 +95,8 @@ def _wire_api() -> None:
 
 
 def build_app() -> gr.Blocks:
-    with gr.Blocks(title="Studio: fine-tune a small LLM on your Q&A") as demo:
+    # Gradio's own copies of uploads and downloads: swept every hour, anything older than a day goes.
+    with gr.Blocks(title="Studio: fine-tune a small LLM on your Q&A", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# Studio\nTeach a language model your questions and answers: load data, pick a method, "
                     "train, then compare the model before and after.")
         with gr.Tabs():
