@@ -15,6 +15,7 @@ the facts so that the many passes a small set needs do not drag every answer tow
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import torch
 
@@ -55,6 +56,19 @@ def keep_rewrite(rewrite: str, question: str, seen: set[str], answer: str = "") 
     return not names or len(names & _names(rewrite) | names & set(_norm(rewrite).split())) >= max(1, len(names) // 2)
 
 
+@contextmanager
+def _generating(model, tokenizer):
+    """Batched generation: left padding and eval mode, both handed back as they were."""
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        tokenizer.padding_side = side
+        model.train(was_training)
+
+
 def _draft(model, tokenizer, prompts: list[str], samples: int, max_new_tokens: int) -> list[list[str]]:
     """`samples` sampled one-line completions of each prompt."""
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -78,14 +92,11 @@ def paraphrase_examples(model, tokenizer, examples: list[Example], per_question:
     if per_question <= 0 or not single:
         return []
     torch.manual_seed(seed)
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    was_training = model.training
-    model.eval()
     samples = per_question + 1  # one spare: some rewrites are dropped
     # A rewrite that lands on another fact's question would teach two answers to one question.
     taken = {_norm(e.question) for e in examples}
     out: list[Example] = []
-    try:
+    with _generating(model, tokenizer):
         for i in range(0, len(single), batch_size):
             chunk = single[i:i + batch_size]
             rewrites = _draft(model, tokenizer, [FEW_SHOT.format(question=e.question) for e in chunk], samples,
@@ -97,9 +108,6 @@ def paraphrase_examples(model, tokenizer, examples: list[Example], per_question:
                             text, example.question, seen, example.answer):
                         seen.add(_norm(text))
                         out.append(Example([{"role": "user", "content": text}, example.messages[1]], example.row))
-    finally:
-        tokenizer.padding_side = side
-        model.train(was_training)
     return out
 
 
@@ -114,11 +122,8 @@ def replay_examples(model, tokenizer, prompts: list[str], system_prompt: str = "
     """
     if not prompts:
         return []
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    was_training = model.training
-    model.eval()
     out: list[Example] = []
-    try:
+    with _generating(model, tokenizer):
         for i in range(0, len(prompts), batch_size):
             chunk = prompts[i:i + batch_size]
             chats = [([{"role": "system", "content": system_prompt}] if system_prompt else [])
@@ -137,7 +142,4 @@ def replay_examples(model, tokenizer, prompts: list[str], system_prompt: str = "
                 if answer:
                     out.append(Example([{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}],
                                        0))
-    finally:
-        tokenizer.padding_side = side
-        model.train(was_training)
     return out

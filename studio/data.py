@@ -65,7 +65,6 @@ class Example:
         return next((m["content"] for m in reversed(self.messages) if m["role"] == "assistant"), "")
 
 
-
 def rows_summary(problems: list[Problem], usable: int, total: int, unusable: dict[int, str], noun: str) -> str:
     """"38 of 41 rows usable; 3 unusable: row 7 answer empty, ...; 2 warnings." or the file-level errors."""
     fatal = [p.message for p in problems if p.level == "error" and p.row is None]
@@ -78,6 +77,7 @@ def rows_summary(problems: list[Problem], usable: int, total: int, unusable: dic
         text += f"; {len(reasons)} unusable: " + ", ".join(reasons[:5]) + (f" and {more} more" if more > 0 else "")
     warnings = sum(p.level == "warning" for p in problems)
     return text + (f"; {warnings} warning{'s' * (warnings != 1)}" if warnings else "") + "."
+
 
 @dataclass
 class DataReport:

@@ -129,49 +129,53 @@ def _score_trained_positions_only() -> None:
     trl_utils._use_triton = compact
 
 
-def _paraphrases(run_dir: Path, model, tokenizer, examples, recipe: Recipe, say: Callable[[str], None]) -> list:
-    """Question rewrites by the base model, drafted once per run and kept, so a resumed run trains on the same."""
-    from studio.augment import paraphrase_examples
+def _drafted_once(run_dir: Path, name: str, draft: Callable[[], list], say: Callable[[str], None], doing: str,
+                  done: str) -> list:
+    """Examples the base model drafts before training, kept in data/`name` so a resumed run trains on the same.
+
+    `doing` goes to the log and the status while it drafts; `done` is formatted with {n} and {seconds}.
+    """
     from studio.data import Example
 
-    path = run_dir / "data" / "paraphrases.jsonl"
+    path = run_dir / "data" / name
     if path.exists():
         return [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(path)]
     started = time.time()
-    say(f"Drafting {recipe.data.paraphrases} rewrites of each question with the base model...")
-    runs.write_status(run_dir, "queued", f"Drafting {recipe.data.paraphrases} rewrites of each question "
-                      "with the base model (about a second per question)...")
-    extra = paraphrase_examples(model, tokenizer, examples, recipe.data.paraphrases, seed=recipe.training.seed)
+    say(doing)
+    runs.write_status(run_dir, "queued", doing)
+    extra = draft()
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(runs.json.dumps({"messages": e.messages, "row": e.row}, ensure_ascii=False) + "\n"
                            for e in extra), encoding="utf-8")
     tmp.replace(path)
-    say(f"Added {len(extra)} rewritten questions in {time.time() - started:.0f} s.")
+    say(done.format(n=len(extra), seconds=time.time() - started))
     return extra
+
+
+def _paraphrases(run_dir: Path, model, tokenizer, examples, recipe: Recipe, say: Callable[[str], None]) -> list:
+    """Question rewrites by the base model (augment.paraphrase_examples)."""
+    from studio.augment import paraphrase_examples
+
+    n = recipe.data.paraphrases
+    return _drafted_once(
+        run_dir, "paraphrases.jsonl",
+        lambda: paraphrase_examples(model, tokenizer, examples, n, seed=recipe.training.seed), say,
+        f"Drafting {n} rewrites of each question with the base model (about a second per question)...",
+        "Added {n} rewritten questions in {seconds:.0f} s.")
 
 
 def _replay(run_dir: Path, model, tokenizer, recipe: Recipe, say: Callable[[str], None]) -> list:
-    """The base model's own answers to general questions, drafted once per run and kept (augment.replay_examples)."""
+    """The base model's own answers to general questions (augment.replay_examples)."""
     from studio.augment import replay_examples
-    from studio.data import Example
     from studio.paths import ASSETS
 
-    path = run_dir / "data" / "replay.jsonl"
-    if path.exists():
-        return [Example(r["messages"], 0) for r in runs.read_jsonl(path)]
     prompts = [r["prompt"] for r in runs.read_jsonl(ASSETS / "replay_prompts.jsonl") if r.get("prompt")]
-    prompts = (prompts * (recipe.data.replay // max(len(prompts), 1) + 1))[:recipe.data.replay]
-    started = time.time()
-    say(f"Answering {len(prompts)} general questions with the base model, to keep its general answers...")
-    runs.write_status(run_dir, "queued", "Answering general questions with the base model, to keep its "
-                      "general answers...")
-    extra = replay_examples(model, tokenizer, list(dict.fromkeys(prompts)), recipe.data.system_prompt)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(runs.json.dumps({"messages": e.messages}, ensure_ascii=False) + "\n" for e in extra),
-                   encoding="utf-8")
-    tmp.replace(path)
-    say(f"Kept {len(extra)} general answers in {time.time() - started:.0f} s.")
-    return extra
+    prompts = list(dict.fromkeys(prompts))[:recipe.data.replay]
+    return _drafted_once(
+        run_dir, "replay.jsonl",
+        lambda: replay_examples(model, tokenizer, prompts, recipe.data.system_prompt), say,
+        f"Answering {len(prompts)} general questions with the base model, to keep its general answers...",
+        "Kept {n} general answers in {seconds:.0f} s.")
 
 
 def _plain_error(exc: BaseException) -> str:
@@ -449,7 +453,8 @@ def train(
             max_length=None,  # tokenize_example already cut every example to data.max_length
             include_num_input_tokens_seen="non_padding",
             # Padding-free: each batch is one packed row with restarting position ids, so no FLOP is spent on pad
-            # tokens; transformers builds the block-diagonal mask for sdpa from the position ids.
+            # tokens; on the CPU each example attends within itself (studio.packed_attention), on GPUs
+            # transformers builds the block-diagonal mask for sdpa from the position ids.
             padding_free=True,
             # Packed rows rounded up to a multiple of 64 tokens on the CPU: oneDNN builds a kernel per new matmul
             # shape, and a handful of shapes reused beat a new shape every step (~10% faster there).
