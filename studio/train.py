@@ -108,27 +108,6 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: C
     return Progress()
 
 
-def _score_trained_positions_only() -> None:
-    """Let TRL's fused LM head skip prompt positions on the CPU too.
-
-    TRL projects hidden states through the LM head only at positions with a label ("compact") on
-    CUDA/XPU, and at every position elsewhere, to keep tile shapes static for graph compilers. Eager
-    CPU training has no such need, and in Q&A data most positions are prompt; the 49k-wide LM head of
-    a small model is a fifth of its FLOPs. Same loss, same gradients (tests/test_train.py checks).
-    """
-    import trl.trainer.utils as trl_utils
-
-    original = getattr(trl_utils, "_use_triton", None)
-    if original is None or getattr(original, "_studio", False):
-        return
-
-    def compact(device):
-        return device.type == "cpu" or original(device)
-
-    compact._studio = True
-    trl_utils._use_triton = compact
-
-
 def _drafted_once(run_dir: Path, name: str, draft: Callable[[], list], say: Callable[[str], None], doing: str,
                   done: str) -> list:
     """Examples the base model drafts before training, kept in data/`name` so a resumed run trains on the same.
@@ -443,7 +422,9 @@ def train(
         # 4. Train.
         from trl import SFTConfig, SFTTrainer
 
-        _score_trained_positions_only()
+        from studio.lm_head_loss import use_dense_cpu_log_probs
+
+        use_dense_cpu_log_probs()
 
         has_eval = bool(eval_rows)
         config = SFTConfig(

@@ -173,21 +173,49 @@ def test_bf16_run_keeps_trainable_weights_fp32(tiny_model_dir, pairs_csv, tmp_pa
     assert bf16_supported() in (True, False)
 
 
-def test_compact_lm_head_scoring_gives_the_same_losses(tiny_model_dir, pairs_csv, tmp_path, monkeypatch):
-    """Studio lets TRL's fused LM head skip prompt positions on the CPU; the losses must not change."""
-    import studio.train as studio_train
-
-    fast = train(tiny_recipe(tiny_model_dir, "training.max_steps=3"), pairs_csv, tmp_path / "fast", log=lambda _: None)
+def test_cpu_lm_head_gives_trls_losses(tiny_model_dir, pairs_csv, tmp_path, monkeypatch):
+    """Studio scores only trained positions, with whole logits, on the CPU; a run's losses must stay TRL's."""
     import trl.trainer.utils as trl_utils
+    from trl.kernels import ChunkedLogProbFunction
     from trl.kernels.chunked_logprob import _use_triton
 
+    import studio.lm_head_loss
+
+    fast = train(tiny_recipe(tiny_model_dir, "training.max_steps=3"), pairs_csv, tmp_path / "fast", log=lambda _: None)
     assert trl_utils._use_triton(torch.device("cpu")), "the compact path is on for the CPU"
+    assert trl_utils._ChunkedLogProbFunction is studio.lm_head_loss.DenseLogProbs
     monkeypatch.setattr(trl_utils, "_use_triton", _use_triton)
-    monkeypatch.setattr(studio_train, "_score_trained_positions_only", lambda: None)
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", ChunkedLogProbFunction)
+    monkeypatch.setattr(studio.lm_head_loss, "use_dense_cpu_log_probs", lambda: None)
     slow = train(tiny_recipe(tiny_model_dir, "training.max_steps=3"), pairs_csv, tmp_path / "slow", log=lambda _: None)
     fast_losses = [m["loss"] for m in runs.read_metrics(fast) if "loss" in m]
     slow_losses = [m["loss"] for m in runs.read_metrics(slow) if "loss" in m]
-    assert len(fast_losses) == 3 and fast_losses == pytest.approx(slow_losses, rel=1e-5)
+    assert len(fast_losses) == 3 and fast_losses == pytest.approx(slow_losses, rel=1e-3)
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_dense_log_probs_match_trls_tiled_ones(autocast):
+    """Log-probabilities, entropy, top-1 and the hidden states' gradient, against TRL's tiled function."""
+    from trl.kernels import ChunkedLogProbFunction
+
+    from studio.lm_head_loss import DenseLogProbs
+
+    torch.manual_seed(0)
+    hidden, weight = torch.randn(37, 24), torch.randn(301, 24) * 0.3
+    targets = torch.randint(0, 301, (37,))
+    targets[0] = (hidden[0] @ weight.T).argmax()  # at least one top-1 hit
+    outputs = ("log_probs", "entropy", "is_top1")
+    results = []
+    for fn in (DenseLogProbs, ChunkedLogProbFunction):
+        h = hidden.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            log_probs, entropy, _, _, top1 = fn.apply(h, weight, None, targets, 0.7, 128, None, 1.0, outputs)
+        (log_probs * torch.linspace(-1, 1, 37)).sum().backward()
+        results.append((log_probs.detach(), entropy, top1, h.grad))
+    tol = 3e-2 if autocast else 1e-5
+    for ours, trls in zip(*results, strict=True):
+        assert torch.allclose(ours.float(), trls.float(), atol=tol, rtol=tol)
+    assert results[0][2].any() and not results[0][2].all()
 
 
 def test_question_rewrites_are_drafted_once_and_listed(tiny_model_dir, pairs_csv, tmp_path):
