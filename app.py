@@ -6,7 +6,11 @@ torch and transformers are imported inside the handlers, so the page is up withi
 import argparse
 import os
 
-from studio.ui.app import build_app, launch_kwargs, prepare
+# Threads that do not ask for more run torch on one thread, so no idle OpenMP pool slows the ones
+# that do (training, generation): see studio.models.on_fresh_thread. Before anything imports torch.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from studio.ui.app import build_app, launch_kwargs, prepare  # noqa: E402
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Studio: no-code fine-tuning in the browser.")

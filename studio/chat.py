@@ -55,6 +55,11 @@ class ChatModel:
         self.method = method
         self.has_tuned = weights is not None
         self.model.eval()
+        from studio.fast_decode import use_four_bit_decoding
+
+        for module in (self.model, self.tuned_model):
+            if module is not None:
+                use_four_bit_decoding(module)  # only a 4-bit model (the default one) changes: see fast_decode
 
     def _pick(self, tuned: bool):
         """The module to generate with and a context that switches the adapter as asked."""
@@ -102,12 +107,12 @@ class ChatModel:
         model, switch = self._pick(tuned)
         errors: list[BaseException] = []
 
-        def run():
-            from studio.models import generation_threads
+        def run():  # on a thread that ends with the reply: see models.on_fresh_thread
+            from studio.fast_decode import decoding
+            from studio.models import generation_threads, torch_threads
 
-            torch.set_num_threads(generation_threads())
             try:
-                with torch.inference_mode(), switch:
+                with torch_threads(generation_threads()), torch.inference_mode(), switch, decoding():
                     model.generate(**inputs, streamer=streamer, **self._gen_kwargs(max_new_tokens, temperature))
             except BaseException as exc:  # noqa: BLE001 - surfaced to the caller below
                 errors.append(exc)
@@ -127,15 +132,21 @@ class ChatModel:
     def generate_batch(self, prompts: list[str], tuned: bool, max_new_tokens: int = 96,
                        system_prompt: str | None = None, batch_size: int = 8) -> list[str]:
         """Greedy replies for many prompts at once (left-padded batches), for evaluation."""
-        from studio.models import generation_threads
+        from studio.models import on_fresh_thread
+
+        with self.lock:
+            return on_fresh_thread(lambda: self._generate_batch(prompts, tuned, max_new_tokens, system_prompt,
+                                                                 batch_size))
+
+    def _generate_batch(self, prompts, tuned, max_new_tokens, system_prompt, batch_size) -> list[str]:
+        from studio.models import generation_threads, torch_threads
 
         model, switch = self._pick(tuned)
-        torch.set_num_threads(generation_threads())
         out: list[str] = []
         side = self.tokenizer.padding_side
         self.tokenizer.padding_side = "left"
         try:
-            with self.lock, torch.inference_mode(), switch:
+            with torch_threads(generation_threads()), torch.inference_mode(), switch:
                 for i in range(0, len(prompts), batch_size):
                     texts = []
                     for p in prompts[i:i + batch_size]:

@@ -13,6 +13,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,6 +29,52 @@ _convert_lock = threading.Lock()
 
 _trainings = 0
 _trainings_lock = threading.Lock()
+
+
+def on_fresh_thread(fn: Callable[[], Any]) -> Any:
+    """fn() on a thread that ends with it: its result, or its exception raised here.
+
+    OpenMP keeps a pool of worker threads for every thread that ever ran a parallel torch op, for as
+    long as that thread lives. While more such threads exist than cores, libgomp stops spinning and
+    every op pays a futex wake-up: next to one idle pool, training ran 37% slower and chat decoding
+    twice as slow (bench/README.md). So heavy torch work runs on threads that end with it, and the
+    entry points (app.py, `python -m studio`) start every other thread on one torch thread.
+    """
+    box: dict = {}
+
+    def run():
+        try:
+            box["result"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="studio-compute", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+class torch_threads:
+    """This thread computes on `n` torch threads; threads that start torch later still get the process default.
+
+    torch's thread count is per thread (OpenMP), but a thread that first runs torch copies the count
+    last set anywhere; without the reset a web handler could start an OpenMP pool of its own.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __enter__(self):
+        torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(_START_THREADS)
+
+
+_START_THREADS = torch.get_num_threads()
 
 
 def cpu_threads() -> int:
@@ -55,6 +102,7 @@ class training_threads:
         global _trainings
         with _trainings_lock:
             _trainings -= 1
+        torch.set_num_threads(_START_THREADS)
 
 
 def generation_threads() -> int:

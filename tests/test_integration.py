@@ -40,6 +40,28 @@ def test_zero_initialised_adapter_replies_exactly_like_the_base():
         assert torch.equal(tuned, base)
 
 
+
+def test_default_model_decodes_from_its_own_4bit_weights():
+    """The shipped Q4_1 weights are found as 4-bit groups; a decoding step keeps fp32's next token."""
+    from studio.chat import ChatModel
+    from studio.fast_decode import decoding
+
+    chat = ChatModel()
+    linears = [m for m in chat.model.modules() if type(m) is torch.nn.Linear]
+    assert sum(hasattr(m, "_four_bit") for m in linears) == len(linears) - 1, "all but the 8-bit LM head"
+    inputs = chat._inputs("Name three primary colours.", None)
+    with torch.inference_mode():
+        out = chat.model(**inputs, use_cache=True)
+        step = out.logits[:, -1:].argmax(-1)
+        prompt_and_step = torch.cat([inputs["input_ids"], step], 1)
+        exact = chat.model(input_ids=prompt_and_step).logits[0, -1]
+        out = chat.model(**inputs, use_cache=True)
+        with decoding():
+            fast = chat.model(input_ids=step, past_key_values=out.past_key_values, use_cache=True).logits[0, -1]
+    assert fast.argmax() == exact.argmax()
+    assert (fast - exact).abs().max() < 0.05 * exact.abs().max()
+    assert "red" in chat.reply("Name three primary colours.", tuned=False, max_new_tokens=24).lower()
+
 def test_check_data_contract(tmp_path):
     proc = cli("check-data", str(SAMPLE), "--json")
     report = json.loads(proc.stdout)

@@ -1,0 +1,65 @@
+"""The 4-bit decoding path (studio/fast_decode.py) and the thread policy behind it (models.on_fresh_thread)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from studio.fast_decode import GROUP, decoding, four_bit_groups, use_four_bit_decoding
+from studio.models import on_fresh_thread
+
+pytestmark = pytest.mark.skipif(not hasattr(torch, "_weight_int4pack_mm_for_cpu"), reason="no int4 CPU kernel")
+
+
+def q4_1_weight(out_features: int, in_features: int, seed: int = 0) -> torch.Tensor:
+    """A weight as a Q4_1 GGUF dequantizes it: q * d + m per group of 32, both ends of q in every group."""
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randint(0, 16, (out_features, in_features // GROUP, GROUP), generator=g).float()
+    q[..., 0], q[..., 1] = 0, 15
+    d = (torch.rand(out_features, in_features // GROUP, 1, generator=g) * 0.01).half().float()
+    m = (-torch.rand(out_features, in_features // GROUP, 1, generator=g) * 0.05).half().float()
+    return (q * d + m).reshape(out_features, in_features)
+
+
+def test_four_bit_weights_are_found_and_others_left_alone():
+    assert four_bit_groups(q4_1_weight(64, 96)) is not None
+    assert four_bit_groups(torch.randn(64, 96)) is None, "a float weight is never quantized"
+    assert four_bit_groups(q4_1_weight(64, 96)[:, :80]) is None, "inputs not a multiple of the group size"
+
+
+def test_single_token_steps_use_the_4bit_kernel_only_inside_decoding():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(96, 64, bias=True)
+    with torch.no_grad():
+        linear.weight.copy_(q4_1_weight(64, 96))
+    x = torch.randn(1, 1, 96)
+    exact = torch.nn.functional.linear(x, linear.weight, linear.bias)
+    assert use_four_bit_decoding(torch.nn.Sequential(linear)) == 1
+    with torch.no_grad():
+        assert torch.equal(linear(x), exact), "outside decoding() the layer is untouched"
+        with decoding():
+            fast = linear(x)
+            prompt = torch.randn(1, 5, 96)
+            assert torch.equal(linear(prompt), torch.nn.functional.linear(prompt, linear.weight, linear.bias))
+    assert fast.shape == exact.shape and fast.dtype == exact.dtype
+    assert not torch.equal(fast, exact), "the 4-bit kernel ran"
+    assert torch.allclose(fast, exact, atol=0.02 * exact.abs().max().item()), "bf16 precision, same weights"
+    with decoding(), torch.enable_grad():
+        assert torch.equal(linear(x), exact), "never while gradients are recorded"
+
+
+def test_a_float_model_is_not_switched(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert use_four_bit_decoding(model) == 0
+    assert not any(hasattr(m, "_four_bit") for m in model.modules())
+
+
+def test_on_fresh_thread_returns_results_and_raises_errors_here():
+    caller = threading.get_ident()
+    assert on_fresh_thread(threading.get_ident) != caller
+    with pytest.raises(ValueError, match="bad"):
+        on_fresh_thread(lambda: (_ for _ in ()).throw(ValueError("bad")))
