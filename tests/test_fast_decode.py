@@ -63,3 +63,28 @@ def test_on_fresh_thread_returns_results_and_raises_errors_here():
     assert on_fresh_thread(threading.get_ident) != caller
     with pytest.raises(ValueError, match="bad"):
         on_fresh_thread(lambda: (_ for _ in ()).throw(ValueError("bad")))
+
+
+def test_lora_over_4bit_layers_matches_peft_and_honours_disable_adapter():
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(96, 64), torch.nn.Linear(64, 64, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(q4_1_weight(64, 96, seed=1))
+        model[1].weight.copy_(q4_1_weight(64, 64, seed=2))
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["0", "1"], init_lora_weights=False))
+    x = torch.randn(1, 1, 96)
+    with torch.no_grad():
+        tuned_exact = peft(x)
+        with peft.disable_adapter():
+            base_exact = peft(x)
+    assert use_four_bit_decoding(peft) == 2
+    assert all(hasattr(m, "_lean") for m in (peft.base_model.model[0], peft.base_model.model[1]))
+    with torch.no_grad(), decoding():
+        tuned = peft(x)
+        with peft.disable_adapter():
+            base = peft(x)
+    tol = 0.02 * tuned_exact.abs().max().item()
+    assert torch.allclose(tuned, tuned_exact, atol=tol) and torch.allclose(base, base_exact, atol=tol)
+    assert not torch.allclose(tuned, base, atol=tol), "the adapter is applied on the tuned side only"
