@@ -57,7 +57,7 @@ def on_fresh_thread(fn: Callable[[], Any]) -> Any:
 
 
 class torch_threads:
-    """This thread computes on `n` torch threads; threads that start torch later still get the process default.
+    """This thread computes on `n` torch threads, then goes back to the count it had.
 
     torch's thread count is per thread (OpenMP), but a thread that first runs torch copies the count
     last set anywhere; without the reset a web handler could start an OpenMP pool of its own.
@@ -67,14 +67,12 @@ class torch_threads:
         self.n = n
 
     def __enter__(self):
+        self.before = torch.get_num_threads()
         torch.set_num_threads(self.n)
         return self
 
     def __exit__(self, *exc):
-        torch.set_num_threads(_START_THREADS)
-
-
-_START_THREADS = torch.get_num_threads()
+        torch.set_num_threads(self.before)
 
 
 def cpu_threads() -> int:
@@ -95,6 +93,7 @@ class training_threads:
         global _trainings
         with _trainings_lock:
             _trainings += 1
+        self.before = torch.get_num_threads()
         torch.set_num_threads(cpu_threads())
         return self
 
@@ -102,7 +101,7 @@ class training_threads:
         global _trainings
         with _trainings_lock:
             _trainings -= 1
-        torch.set_num_threads(_START_THREADS)
+        torch.set_num_threads(self.before)
 
 
 def generation_threads() -> int:

@@ -82,6 +82,11 @@ def train_preference(
     say = run_logger(run_dir, log)
 
     trainer = model = None
+    # Every core for the whole job, drafting included (the entry points start threads on one: see
+    # models.on_fresh_thread), and chat steps aside while it runs.
+    from studio.models import training_threads
+
+    threads = training_threads().__enter__()
     try:
         # 1. The folder: recipe, a copy of the data and of the starting adapter, so the folder alone repeats the run.
         recipe, data_file, ckpt = prepare_folder(recipe, data_path, run_dir, resume)
@@ -203,5 +208,6 @@ def train_preference(
             raise
         return run_dir
     finally:
+        threads.__exit__(None, None, None)
         del trainer, model
         gc.collect()

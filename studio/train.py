@@ -354,6 +354,11 @@ def train(
     say = run_logger(run_dir, log)
 
     trainer = model = None
+    # Every core for the whole job, drafting included (the entry points start threads on one: see
+    # models.on_fresh_thread), and chat steps aside while it runs.
+    from studio.models import training_threads
+
+    threads = training_threads().__enter__()
     try:
         # 1. The folder: recipe and a copy of the data, so the folder alone repeats the run.
         recipe, data_file, ckpt = prepare_folder(recipe, data_path, run_dir, resume)
@@ -486,5 +491,6 @@ def train(
             raise
         return run_dir
     finally:
+        threads.__exit__(None, None, None)
         del trainer, model
         gc.collect()
