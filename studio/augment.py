@@ -14,6 +14,7 @@ the facts so that the many passes a small set needs do not drag every answer tow
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import contextmanager
 
@@ -69,16 +70,63 @@ def _generating(model, tokenizer):
         model.train(was_training)
 
 
-def _draft(model, tokenizer, prompts: list[str], samples: int, max_new_tokens: int) -> list[list[str]]:
-    """`samples` sampled one-line completions of each prompt."""
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+def _draft(model, tokenizer, prompts: list[str], samples: int, max_new_tokens: int, temperature: float = 0.8,
+           top_p: float = 0.95, top_k: int = 64) -> list[list[str]]:
+    """`samples` sampled one-line completions of each prompt.
+
+    A loop of its own rather than `generate`, for two costs that dominated drafting on the CPU:
+    - The prompts share the few-shot prefix, most of their tokens: it runs through the model once
+      and its keys and values are copied to every row (`num_return_sequences` repeats the whole
+      prompt before the prefill). Each row is [prefix | padding | its own question], the padding
+      masked out and the positions counted past it.
+    - `generate` samples over the whole 49k vocabulary of every row at every step (a sort, a cumsum,
+      and one random draw per entry for `multinomial`, which is serial on the CPU): 15 of the 23 s of
+      a 100-row batch. Nucleus sampling within the 64 most likely tokens is the same draw wherever the
+      nucleus fits in 64, as it does here at temperature 0.8.
+    """
+    prefix = _shared_prefix(prompts)
+    tails = [p[len(prefix):] for p in prompts for _ in range(samples)]
+    enc = tokenizer(tails, return_tensors="pt", padding=True, add_special_tokens=False)
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    rows = len(tails)
+    stop = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("\n")} - {None}
+    cache = None
     with torch.inference_mode():
-        gen = model.generate(**enc, do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=max_new_tokens,
-                             num_return_sequences=samples, pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.convert_tokens_to_ids("\n") or tokenizer.eos_token_id)
-    texts = [t.strip().split("\n")[0].strip()
-             for t in tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)]
+        if prefix:
+            prefix_ids = tokenizer(prefix, return_tensors="pt", add_special_tokens=False)["input_ids"]
+            cache = model(input_ids=prefix_ids, use_cache=True).past_key_values
+            cache.batch_repeat_interleave(rows)
+            mask = torch.cat([torch.ones(rows, prefix_ids.shape[1], dtype=mask.dtype), mask], 1)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
+        out = torch.full((rows, max_new_tokens), tokenizer.pad_token_id or 0, dtype=torch.long)
+        done = torch.zeros(rows, dtype=torch.bool)
+        for step in range(max_new_tokens):
+            result = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                           use_cache=True, logits_to_keep=1)
+            cache = result.past_key_values
+            top, index = (result.logits[:, -1].float() / temperature).topk(top_k, dim=-1)
+            probs = top.softmax(-1)
+            probs[(probs.cumsum(-1) - probs) > top_p] = 0  # the nucleus, most likely first; never empty
+            token = index.gather(-1, torch.multinomial(probs, 1)).squeeze(-1)
+            out[:, step] = torch.where(done, out[:, step], token)
+            done |= torch.isin(token, torch.tensor(sorted(stop)))
+            if done.all():
+                break
+            ids, positions = token[:, None], positions[:, -1:] + 1
+            mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], 1)
+    texts = [t.strip().split("\n")[0].strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
     return [texts[i * samples:(i + 1) * samples] for i in range(len(prompts))]
+
+
+def _shared_prefix(prompts: list[str]) -> str:
+    """The prompts' common start, cut before its last blank line.
+
+    A blank line before "Question:" splits into the same tokens whether or not the text is cut there,
+    so prefix and rest tokenize exactly as the whole prompt does.
+    """
+    common = os.path.commonprefix(prompts)
+    cut = common.rfind("\n\n")
+    return common[:cut] if cut > 0 else ""
 
 
 def paraphrase_examples(model, tokenizer, examples: list[Example], per_question: int, max_new_tokens: int = 32,

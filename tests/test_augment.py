@@ -84,3 +84,4 @@ def test_training_with_replay_lists_the_general_answers(tiny_model_dir, tmp_path
     assert runs.read_status(run_dir)["state"] == "done"
     assert (run_dir / "data" / "replay.jsonl").exists()
     assert "general questions" in (run_dir / "train.log").read_text()
+

@@ -62,6 +62,27 @@ def test_default_model_decodes_from_its_own_4bit_weights():
     assert (fast - exact).abs().max() < 0.05 * exact.abs().max()
     assert "red" in chat.reply("Name three primary colours.", tuned=False, max_new_tokens=24).lower()
 
+def test_drafting_loop_continues_each_prompt_as_generate_does():
+    """The shared-prefix sampling loop, made greedy by a tiny temperature, against `generate` on whole prompts."""
+    from studio.augment import FEW_SHOT, _draft, _generating
+    from studio.models import load_model, load_tokenizer
+
+    model, tokenizer = load_model("default"), load_tokenizer("default")  # fp32: no bf16 ties between top tokens
+    questions = ("Who founded the Brindlewick Ferry Company?", "How much is a return ticket to Hestrel Point?",
+                 "When does the night boat leave?")
+    prompts = [FEW_SHOT.format(question=q) for q in questions]
+    with _generating(model, tokenizer):
+        drafted = _draft(model, tokenizer, prompts, samples=2, max_new_tokens=16, temperature=1e-6)
+        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            gen = model.generate(**enc, do_sample=False, max_new_tokens=16, pad_token_id=tokenizer.pad_token_id,
+                                 eos_token_id=tokenizer.convert_tokens_to_ids("\n"))
+    expected = [t.strip().split("\n")[0].strip()
+                for t in tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)]
+    assert drafted == [[e, e] for e in expected]
+    assert len(set(expected)) == 3 and all(e.endswith("?") for e in expected)
+
+
 def test_check_data_contract(tmp_path):
     proc = cli("check-data", str(SAMPLE), "--json")
     report = json.loads(proc.stdout)
