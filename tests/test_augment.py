@@ -85,3 +85,22 @@ def test_training_with_replay_lists_the_general_answers(tiny_model_dir, tmp_path
     assert (run_dir / "data" / "replay.jsonl").exists()
     assert "general questions" in (run_dir / "train.log").read_text()
 
+
+
+def test_nucleus_sampling_draws_from_the_full_vocabularys_nucleus():
+    """Top-p over the whole vocabulary, whether the nucleus fits in top_k (one path) or not (the other)."""
+    import torch
+
+    from studio.augment import _nucleus_sample
+
+    logits = torch.full((1, 300), -20.0)
+    logits[0, [7, 42, 99, 150, 201]] = torch.tensor([3.0, 2.5, 2.0, 1.5, 1.0])  # the 0.95 nucleus: these five
+    logits[0, 250] = 0.2  # next in line, left out: the five before it hold more than 0.95
+    probs = logits.softmax(-1)[0]
+    assert probs[[7, 42, 99, 150]].sum() < 0.95 < probs[[7, 42, 99, 150, 201]].sum()
+    torch.manual_seed(0)
+    for top_k in (50, 3):  # fits in top_k; wider than top_k
+        draws = _nucleus_sample(logits.expand(4000, -1), 0.95, top_k)
+        assert set(draws.tolist()) == {7, 42, 99, 150, 201}
+        share = (draws == 7).float().mean().item()
+        assert abs(share - probs[7] / probs[[7, 42, 99, 150, 201]].sum()) < 0.03
