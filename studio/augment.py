@@ -22,6 +22,9 @@ import torch
 
 from studio.data import Example
 
+# Bumped whenever drafting changes what it writes: drafts kept for reuse (train._drafted_once) are keyed by it.
+DRAFT_VERSION = 2
+
 FEW_SHOT = (
     "Rewrite each question with different words but the same meaning.\n\n"
     "Question: What time does the museum open on Sundays?\nRewrite: When do the museum's doors open on a Sunday?\n\n"

@@ -227,6 +227,22 @@ def test_question_rewrites_are_drafted_once_and_listed(tiny_model_dir, pairs_csv
     assert runs.read_status(run_dir)["train_examples"] == 10 + len(listed)
 
 
+def test_drafts_are_reused_by_the_next_run_with_the_same_data_and_settings(tiny_model_dir, pairs_csv, tmp_path):
+    first = train(tiny_recipe(tiny_model_dir, "data.paraphrases=2", "data.replay=2", "training.max_steps=1",
+                              "training.seed=11"), pairs_csv, tmp_path / "first", log=lambda _: None)
+    again = train(tiny_recipe(tiny_model_dir, "data.paraphrases=2", "data.replay=2", "training.max_steps=1",
+                              "training.seed=11", "training.learning_rate=0.01"), pairs_csv, tmp_path / "again",
+                  log=lambda _: None)
+    other = train(tiny_recipe(tiny_model_dir, "data.paraphrases=2", "data.replay=2", "training.max_steps=1",
+                              "training.seed=12"), pairs_csv, tmp_path / "other", log=lambda _: None)
+    log = (again / "train.log").read_text()
+    assert "Reused" in log and "rewritten questions" in log and "general questions" in log
+    for name in ("paraphrases.jsonl", "replay.jsonl"):
+        assert (again / "data" / name).read_bytes() == (first / "data" / name).read_bytes()
+    rewrites = [line for line in (other / "train.log").read_text().splitlines() if "rewritten questions" in line]
+    assert rewrites and not any("Reused" in line for line in rewrites), "another seed drafts its own rewrites"
+
+
 def test_memory_returns_after_runs_and_the_next_run_succeeds(tiny_model_dir, pairs_csv, tmp_path):
     """A long-lived app runs many jobs: each one's model, trainer and optimizer must be freed when it ends."""
     import gc
