@@ -23,7 +23,7 @@ import torch
 from studio.data import Example
 
 # Bumped whenever drafting changes what it writes: drafts kept for reuse (train._drafted_once) are keyed by it.
-DRAFT_VERSION = 2
+DRAFT_VERSION = 3
 
 FEW_SHOT = (
     "Rewrite each question with different words but the same meaning.\n\n"
@@ -101,18 +101,22 @@ def _draft(model, tokenizer, prompts: list[str], samples: int, max_new_tokens: i
             mask = torch.cat([torch.ones(rows, prefix_ids.shape[1], dtype=mask.dtype), mask], 1)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
         out = torch.full((rows, max_new_tokens), tokenizer.pad_token_id or 0, dtype=torch.long)
-        done = torch.zeros(rows, dtype=torch.bool)
+        live = torch.arange(rows)  # rows still writing; a finished row leaves the batch and its cache
         for step in range(max_new_tokens):
             result = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                            use_cache=True, logits_to_keep=1)
             cache = result.past_key_values
             token = _nucleus_sample(result.logits[:, -1].float() / temperature, top_p, top_k)
-            out[:, step] = torch.where(done, out[:, step], token)
-            done |= torch.isin(token, torch.tensor(sorted(stop)))
-            if done.all():
+            out[live, step] = token
+            going = ~torch.isin(token, torch.tensor(sorted(stop)))
+            if not going.any():
                 break
             ids, positions = token[:, None], positions[:, -1:] + 1
-            mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], 1)
+            mask = torch.cat([mask, torch.ones(len(live), 1, dtype=mask.dtype)], 1)
+            if not going.all():
+                keep = going.nonzero().squeeze(-1)
+                cache.batch_select_indices(keep)
+                live, ids, positions, mask = live[keep], ids[keep], positions[keep], mask[keep]
     texts = [t.strip().split("\n")[0].strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
     return [texts[i * samples:(i + 1) * samples] for i in range(len(prompts))]
 
