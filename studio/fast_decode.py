@@ -42,7 +42,8 @@ def four_bit_groups(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] |
     group and they give back the step and offset exactly (to fp32 rounding, checked).
     """
     out_features, in_features = weight.shape
-    if in_features % GROUP or out_features % 16 or not hasattr(torch, "_weight_int4pack_mm_for_cpu"):
+    if (in_features % GROUP or out_features % 16 or not hasattr(torch, "_weight_int4pack_mm_for_cpu")
+            or not hasattr(torch, "_convert_weight_to_int4pack_for_cpu")):
         return None
     w = weight.detach().float().reshape(out_features, in_features // GROUP, GROUP)
     low, high = w.amin(-1, keepdim=True), w.amax(-1, keepdim=True)
@@ -63,8 +64,10 @@ def use_four_bit_decoding(model: torch.nn.Module) -> int:
     matmuls, its scale folded into B once), and the LM head, 8-bit in the GGUF and so not 4-bit groups,
     reads a bf16 copy packed for oneDNN (half the bytes of fp32).
     """
-    if next(model.parameters()).device.type != "cpu":
-        return 0
+    from studio.models import cpu_has_bf16
+
+    if next(model.parameters()).device.type != "cpu" or not cpu_has_bf16():
+        return 0  # without AVX512-BF16 or AMX the bf16 kernels are emulated: fp32 is faster there
     switched = 0
     for module in model.modules():
         if type(module) is not torch.nn.Linear or hasattr(module, "_four_bit"):
@@ -76,6 +79,9 @@ def use_four_bit_decoding(model: torch.nn.Module) -> int:
             continue
         module._four_bit = found
         module.forward = types.MethodType(_forward, module)
+        if switched == 0 and not _agrees(module):
+            del module.forward, module._four_bit
+            return 0  # this torch's kernel is missing or computes something else: stay on fp32
         switched += 1
     if not switched:
         return 0
@@ -88,10 +94,20 @@ def use_four_bit_decoding(model: torch.nn.Module) -> int:
     return switched
 
 
-def _packed_bf16_available() -> bool:
-    from studio.models import bf16_supported
+def _agrees(module: torch.nn.Linear) -> bool:
+    """The 4-bit path runs and gives the layer's own output to bf16 precision (the kernels are private torch ops)."""
+    x = torch.randn(1, 1, module.in_features, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.no_grad(), decoding():
+            fast = module(x)
+    except (RuntimeError, NotImplementedError):
+        return False
+    exact = torch.nn.functional.linear(x, module.weight, module.bias)
+    return bool(torch.allclose(fast, exact, atol=0.02 * exact.abs().max().item() + 1e-6))
 
-    return hasattr(torch.ops.mkldnn, "_linear_pointwise") and torch.backends.mkldnn.is_available() and bf16_supported()
+
+def _packed_bf16_available() -> bool:
+    return hasattr(torch.ops.mkldnn, "_linear_pointwise") and torch.backends.mkldnn.is_available()
 
 
 def _lean_lora(layer: torch.nn.Module) -> None:

@@ -207,6 +207,11 @@ def bf16_supported() -> bool:
     """bf16 autocast pays on GPUs with bf16 and on CPUs with AVX512-BF16 or AMX; elsewhere it is slower."""
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
+    return cpu_has_bf16()
+
+
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 or AMX: without either, bf16 kernels on the CPU are emulated and slower than fp32."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:

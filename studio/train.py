@@ -127,6 +127,7 @@ def _drafted_once(run_dir: Path, name: str, draft: Callable[[], list], say: Call
     cached = studio_home() / "drafts" / f"{digest}.jsonl"
     if not path.exists() and cached.exists():
         shutil.copyfile(cached, path)
+        cached.touch()  # used again: newest for pruning
         say(reused.format(n=len(runs.read_jsonl(path))))
     if path.exists():
         return [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(path)]
@@ -145,7 +146,16 @@ def _drafted_once(run_dir: Path, name: str, draft: Callable[[], list], say: Call
             if target == path:
                 raise  # the run's own copy is needed; the shared one is only a shortcut
     say(done.format(n=len(extra), seconds=time.time() - started))
+    try:  # the newest few hundred are the ones a rerun can want; another run may be pruning too
+        kept = sorted(cached.parent.glob("*.jsonl"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for old in kept[DRAFTS_KEPT:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
     return extra
+
+
+DRAFTS_KEPT = 300  # shared drafts kept in STUDIO_HOME/drafts, newest first (tens of KB each)
 
 
 def _draft_key(kind: str, recipe: Recipe, model, **inputs) -> dict:

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from studio.fast_decode import GROUP, decoding, four_bit_groups, use_four_bit_decoding
-from studio.models import on_fresh_thread
+from studio.models import cpu_has_bf16, on_fresh_thread
 
 pytestmark = pytest.mark.skipif(not hasattr(torch, "_weight_int4pack_mm_for_cpu"), reason="no int4 CPU kernel")
+needs_bf16 = pytest.mark.skipif(not cpu_has_bf16(), reason="4-bit decoding is off without AVX512-BF16 or AMX")
 
 
 def q4_1_weight(out_features: int, in_features: int, seed: int = 0) -> torch.Tensor:
@@ -29,6 +30,7 @@ def test_four_bit_weights_are_found_and_others_left_alone():
     assert four_bit_groups(q4_1_weight(64, 96)[:, :80]) is None, "inputs not a multiple of the group size"
 
 
+@needs_bf16
 def test_single_token_steps_use_the_4bit_kernel_only_inside_decoding():
     torch.manual_seed(0)
     linear = torch.nn.Linear(96, 64, bias=True)
@@ -65,6 +67,7 @@ def test_on_fresh_thread_returns_results_and_raises_errors_here():
         on_fresh_thread(lambda: (_ for _ in ()).throw(ValueError("bad")))
 
 
+@needs_bf16
 def test_lora_over_4bit_layers_matches_peft_and_honours_disable_adapter():
     from peft import LoraConfig, get_peft_model
 
@@ -88,3 +91,17 @@ def test_lora_over_4bit_layers_matches_peft_and_honours_disable_adapter():
     tol = 0.02 * tuned_exact.abs().max().item()
     assert torch.allclose(tuned, tuned_exact, atol=tol) and torch.allclose(base, base_exact, atol=tol)
     assert not torch.allclose(tuned, base, atol=tol), "the adapter is applied on the tuned side only"
+
+
+@needs_bf16
+def test_a_kernel_that_fails_its_self_test_leaves_the_model_on_fp32(monkeypatch):
+    linear = torch.nn.Linear(96, 64, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(q4_1_weight(64, 96))
+
+    def broken(*args):
+        raise RuntimeError("not on this CPU")
+
+    monkeypatch.setattr(torch, "_weight_int4pack_mm_for_cpu", broken)
+    assert use_four_bit_decoding(torch.nn.Sequential(linear)) == 0
+    assert not hasattr(linear, "_four_bit") and "forward" not in vars(linear)
