@@ -126,9 +126,12 @@ def _drafted_once(run_dir: Path, name: str, draft: Callable[[], list], say: Call
     digest = hashlib.sha256(runs.json.dumps(key, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
     cached = studio_home() / "drafts" / f"{digest}.jsonl"
     if not path.exists() and cached.exists():
-        shutil.copyfile(cached, path)
-        cached.touch()  # used again: newest for pruning
-        say(reused.format(n=len(runs.read_jsonl(path))))
+        try:
+            shutil.copyfile(cached, path)
+            cached.touch()  # used again: newest for pruning
+            say(reused.format(n=len(runs.read_jsonl(path))))
+        except OSError:
+            path.unlink(missing_ok=True)  # pruned meanwhile, or unreadable: draft afresh
     if path.exists():
         return [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(path)]
     started = time.time()
