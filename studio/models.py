@@ -81,7 +81,7 @@ def cpu_threads() -> int:
     return int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0))
 
 
-class training_threads:
+class training_threads(torch_threads):
     """Context for a training job: its thread gets every core, and chat learns that a job is running.
 
     torch's thread count is per calling thread (OpenMP), and two jobs each spinning on every core of a
@@ -89,19 +89,20 @@ class training_threads:
     on one thread (see `generation_threads`).
     """
 
+    def __init__(self):
+        super().__init__(cpu_threads())
+
     def __enter__(self):
         global _trainings
         with _trainings_lock:
             _trainings += 1
-        self.before = torch.get_num_threads()
-        torch.set_num_threads(cpu_threads())
-        return self
+        return super().__enter__()
 
     def __exit__(self, *exc):
         global _trainings
         with _trainings_lock:
             _trainings -= 1
-        torch.set_num_threads(self.before)
+        super().__exit__(*exc)
 
 
 def generation_threads() -> int:

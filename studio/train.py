@@ -129,9 +129,12 @@ def _drafted_once(run_dir: Path, name: str, draft: Callable[[], list], say: Call
         try:
             shutil.copyfile(cached, path)
             cached.touch()  # used again: newest for pruning
-            say(reused.format(n=len(runs.read_jsonl(path))))
         except OSError:
             path.unlink(missing_ok=True)  # pruned meanwhile, or unreadable: draft afresh
+        else:
+            rows = runs.read_jsonl(path)
+            say(reused.format(n=len(rows)))
+            return [Example(r["messages"], r.get("row", 0)) for r in rows]
     if path.exists():
         return [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(path)]
     started = time.time()
@@ -240,8 +243,6 @@ def run_trainer(trainer, run_dir: Path, ckpt: Path | None, stop_event: threading
     """
     from transformers import PrinterCallback
 
-    from studio.models import training_threads
-
     trainer.remove_callback(PrinterCallback)  # our callback prints; the default one dumps raw dicts
     if ckpt is not None:
         # Lines logged after the checkpoint belong to the lost tail; the resumed run writes them again.
@@ -252,8 +253,7 @@ def run_trainer(trainer, run_dir: Path, ckpt: Path | None, stop_event: threading
         tmp.replace(run_dir / "metrics.jsonl")
         say(f"Resuming from {ckpt.name}.")
     started = time.time()
-    with training_threads():
-        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)  # the caller holds training_threads
     seconds = time.time() - started + runs.read_status(run_dir).get("train_seconds", 0) * bool(ckpt)
     if (run_dir / STOP_FILE).exists() or (stop_event is not None and stop_event.is_set()):
         # The checkpoint the callback asked for is the resumable state.
