@@ -4,9 +4,12 @@
 
 Each configuration runs in its own process (so peak RSS is its own) on the same data with identical
 hyperparameters: the default model, LoRA r=16 alpha=32 on all linear layers, lr 1e-3, batch 8,
-max length 256, answer-only loss. Tokens are real (non-pad) tokens as counted by the Trainer.
-MFU = tokens/s x 4 x parameters / measured matmul peak (LoRA: forward 2N + input-gradient backward 2N
-FLOP per token; the adapter's own weight gradients are negligible). Prints a table, then one JSON line.
+max length 256, answer-only loss. Tokens are the data's real (non-pad) tokens as the Trainer counts
+them, the system prompt of every example included (Studio computes it once per packed row, and counts
+it as the plain script does, so tokens/s is the rate at which the same data trains).
+MFU = tokens the model ran on per second x 4 x parameters / measured matmul peak (LoRA: forward 2N +
+input-gradient backward 2N FLOP per token; the adapter's own weight gradients are negligible).
+Prints a table, then one JSON line.
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ def run_studio(data: str, epochs: float) -> dict:
 
     tokenizer = load_tokenizer(recipe.model.base, log=lambda _: None)
     guess = estimate(recipe, token_lengths(tokenizer, load_data(data).examples, recipe.data.system_prompt))
-    return {"tokens": rows[-1]["tokens"], "seconds": status["train_seconds"], "final_loss": rows[-1]["loss"],
+    return {"tokens": rows[-1]["tokens"], "tokens_computed": rows[-1].get("tokens_computed"),
+            "seconds": status["train_seconds"], "final_loss": rows[-1]["loss"],
             "params": status["total_params"], "estimate_seconds": guess.seconds,
             "estimate_mb": (guess.memory_bytes or 0) / 2**20}
 
@@ -145,7 +149,8 @@ def main() -> int:
             return 1
         r = json.loads(line[7:])
         r["tok_s"] = r["tokens"] / r["seconds"]
-        flops = r["tok_s"] * 4 * r["params"]
+        # Model FLOPs of the tokens the model ran on: with a shared system prompt (Studio) fewer than the data's.
+        flops = (r.get("tokens_computed") or r["tokens"]) / r["seconds"] * 4 * r["params"]
         r["mfu_fp32"], r["mfu_bf16"] = flops / peaks["float32"], flops / peaks["bfloat16"]
         results[which] = r
         print(f"{which:9} {r['tok_s']:8.0f} tok/s  {r['seconds']:7.1f} s  {r['peak_rss_mb']:7.0f} MB peak RSS  "

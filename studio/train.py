@@ -79,6 +79,7 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: C
                 "reward_margin": logs.get("rewards/margins"),
                 "reward_accuracy": logs.get("rewards/accuracies"),
                 "tokens": state.num_input_tokens_seen,
+                "tokens_computed": getattr(state, "tokens_computed", None),  # fewer, where a prefix is shared
                 "tokens_per_s": round(tokens / elapsed, 1) if elapsed > 0 and tokens else None,
                 "elapsed": round(elapsed, 2),
                 "eta": round(eta, 1),
@@ -502,10 +503,11 @@ def train(
             for module in model.modules():
                 if isinstance(module, LoraLayer):
                     module.cast_input_dtype_enabled = False
+        packed = False
         if not cuda:
             from studio.packed_attention import use_packed_attention
 
-            use_packed_attention(model.get_base_model() if hasattr(model, "get_base_model") else model)
+            packed = use_packed_attention(model.get_base_model() if hasattr(model, "get_base_model") else model)
         trainer = SFTTrainer(
             model=model,
             args=config,
@@ -514,6 +516,10 @@ def train(
             processing_class=tokenizer,
             callbacks=[_progress_callback(run_dir, stop_event, say)],
         )
+        if packed:  # the system prompt once per packed row instead of once per example
+            from studio.packed_attention import share_prefix
+
+            share_prefix(trainer, config.pad_to_multiple_of)
         seconds = run_trainer(trainer, run_dir, ckpt, stop_event, say)
         if seconds is None:
             return run_dir

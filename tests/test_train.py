@@ -291,3 +291,38 @@ def test_per_example_attention_matches_the_block_mask(tiny_model_dir):
         row = model(input_ids=ids, position_ids=pos, use_cache=False).logits[0, lens[0]:lens[0] + lens[1]]
         alone = model(input_ids=ids[:, lens[0]:lens[0] + lens[1]], use_cache=False).logits[0]
     assert torch.allclose(row, alone, atol=1e-5)
+
+
+def test_a_shared_prefix_gives_the_same_loss_and_gradients_as_its_copies(tiny_model_dir):
+    """SharedPrefixCollator keeps the system prompt once a row; the numbers must not change."""
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from studio.packed_attention import SharedPrefixCollator, data_tokens, use_packed_attention
+
+    torch.manual_seed(0)
+    prefix = torch.randint(10, 1000, (12,)).tolist()
+    examples = []
+    for n_prompt, n_answer in ((4, 6), (9, 3), (2, 8)):
+        ids = prefix + torch.randint(10, 1000, (n_prompt + n_answer,)).tolist()
+        examples.append({"input_ids": ids, "labels": [-100] * (len(prefix) + n_prompt) + ids[-n_answer:]})
+    inner = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=True, pad_to_multiple_of=64)
+    plain = inner(examples)
+    shared = SharedPrefixCollator(inner, pad_token_id=0, pad_to_multiple_of=64)(examples)
+    assert shared["input_ids"].shape[1] == 64 and (shared["input_ids"] != 0).sum() == 22 + 24 + 22 - 2 * 12
+    assert data_tokens(shared, 0) == data_tokens(plain, 0) == sum(len(e["input_ids"]) for e in examples)
+    assert (shared["labels"] != -100).sum() == (plain["labels"] != -100).sum() == 6 + 3 + 8
+    results = []
+    for batch in (plain, shared):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa")
+        use_packed_attention(model)
+        out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], labels=batch["labels"],
+                    use_cache=False)
+        out.loss.backward()
+        results.append((out.loss.item(), torch.cat([p.grad.flatten() for p in model.parameters()])))
+    (loss_plain, grad_plain), (loss_shared, grad_shared) = results
+    assert loss_shared == pytest.approx(loss_plain, rel=1e-5)
+    assert torch.allclose(grad_shared, grad_plain, atol=1e-6, rtol=1e-4)
+    # A batch without a common prefix is TRL's row, unchanged.
+    other = [{"input_ids": [5] + e["input_ids"][1:], "labels": e["labels"]} for e in examples[:1]] + examples[1:]
+    assert torch.equal(SharedPrefixCollator(inner, 0, 64)(other)["input_ids"], inner(other)["input_ids"])
