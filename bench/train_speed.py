@@ -107,12 +107,13 @@ def run_studio(data: str, epochs: float) -> dict:
         raise SystemExit(f"studio run {status.get('state')}: {status.get('message')}")
     rows = [m for m in read_metrics(run_dir) if "loss" in m]
     # What the Model tab would have promised for this recipe and data, to hold against the measurement.
-    from studio.data import load_data, token_lengths
+    from studio.data import load_data, shared_prefix_length, token_lengths
     from studio.estimate import estimate
     from studio.models import load_tokenizer
 
     tokenizer = load_tokenizer(recipe.model.base, log=lambda _: None)
-    guess = estimate(recipe, token_lengths(tokenizer, load_data(data).examples, recipe.data.system_prompt))
+    guess = estimate(recipe, token_lengths(tokenizer, load_data(data).examples, recipe.data.system_prompt),
+                     shared_prefix_length(tokenizer, recipe.data.system_prompt))
     return {"tokens": rows[-1]["tokens"], "tokens_computed": rows[-1].get("tokens_computed"),
             "seconds": status["train_seconds"], "final_loss": rows[-1]["loss"],
             "params": status["total_params"], "estimate_seconds": guess.seconds,

@@ -611,6 +611,17 @@ def token_lengths(tokenizer, examples: list[Example], system_prompt: str = "") -
     return [len(_ids(tokenizer, _chat(e, system_prompt))) for e in examples]
 
 
+def shared_prefix_length(tokenizer, system_prompt: str = "") -> int:
+    """Tokens every example starts with (the chat template's system turn and the user turn's header).
+
+    CPU training computes them once per packed row (packed_attention.SharedPrefixCollator); the time
+    estimate counts them so.
+    """
+    a, b = (_ids(tokenizer, _chat(Example([{"role": "user", "content": text}], 0), system_prompt))
+            for text in ("Who?", "Where is it?"))
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
 def length_problems(tokenizer, examples: list[Example], system_prompt: str, max_length: int) -> list[Problem]:
     """One warning per example that max_length would cut (the first 10 by name), so nobody trains on half answers."""
     lengths = token_lengths(tokenizer, examples, system_prompt)

@@ -25,12 +25,13 @@ ACTIVATION_VALUES_PER_HIDDEN = 18
 # Copies of the logits alive at the peak: the logits, their log-softmax and its gradient.
 LOGIT_COPIES = 3
 # Model FLOPs per second of a real training step as a share of the measured fp32 (CPU) or bf16 (GPU)
-# matmul speed. CPU bf16, from bench/train_speed.py on the 2-core build machine (AMX, this session):
-# Studio's path trained at 433 tokens/s x 5.58e8 FLOP/token = 242 GFLOP/s against a 337 GFLOP/s fp32
-# peak -> 0.72 (it was 0.55 on a machine without AMX, before per-example attention and single casts).
+# matmul speed. CPU bf16, on the 2-core build machine (AMX): the FLOPs of the tokens Studio computes
+# (the shared system prompt once a batch) took 1.79x their time at the fp32 peak in bench/train_speed.py
+# (14.5 s) and 1.75x in bench/learn.py's default run (84 s) -> 0.56. Fewer tokens a step made each token
+# dearer: a step also runs thousands of small ops whose cost does not shrink with the row.
 # CPU fp32: the plain fp32 TRL script reaches ~0.27; Studio's fp32 path skips pad tokens and prompt
 # logits, so 0.35 is assumed. GPU: not yet measured (no GPU in the build sessions); 0.3 is a placeholder.
-EFFICIENCY = {"cpu-bf16": 0.72, "cpu-fp32": 0.35, "gpu": 0.3}
+EFFICIENCY = {"cpu-bf16": 0.56, "cpu-fp32": 0.35, "gpu": 0.3}
 # Python, torch, transformers, TRL, the tokenizer and the data: what a training process holds before the
 # model counts (~530 MB after the imports), plus the Trainer's and the allocator's share at the peak:
 # fitted so the sum matches bench/train_speed.py's peak RSS (1931 MB measured, default recipe).
@@ -179,30 +180,40 @@ def _bf16_ok() -> bool:
     return bf16_supported()
 
 
-def training_flops(recipe: Recipe, trainable: int, total: int, token_lengths: list[int]) -> float:
+def training_examples(recipe: Recipe, n: int) -> float:
+    """Examples a run trains on, epochs included: the data plus what drafting adds, capped by max_steps."""
+    t = recipe.training
+    # Question rewrites (data.paraphrases) add about three quarters of the asked-for copies after filtering.
+    # data.replay adds the base model's general answers, about as long as a Q&A example here.
+    examples = (n * (1 + 0.75 * recipe.data.paraphrases) + 0.9 * recipe.data.replay) * t.epochs
+    if t.max_steps:
+        examples = min(examples, t.max_steps * t.batch_size * t.grad_accum)
+    return examples
+
+
+def training_flops(recipe: Recipe, trainable: int, total: int, token_lengths: list[int],
+                   shared_prefix: int = 0) -> float:
     """Forward 2N, backward 2N for activation gradients plus 2T for weight gradients, per token.
 
     A full fine-tune is the familiar 6N; LoRA saves the weight gradients of the frozen part (~4N).
     Checkpointing recomputes the forward pass (+2N). Attention's own FLOPs are left out: at the
-    sequence lengths of Q&A data they are a few percent. `max_steps` caps the examples seen.
+    sequence lengths of Q&A data they are a few percent. `shared_prefix` tokens of every example but
+    one a batch are computed once (CPU packed rows: packed_attention.SharedPrefixCollator).
     """
     t = recipe.training
     per_token = 4 * total + 2 * trainable + (2 * total if t.gradient_checkpointing else 0)
     cut = [min(n, recipe.data.max_length) for n in token_lengths]
-    # Question rewrites (data.paraphrases) add about three quarters of the asked-for copies after filtering.
-    # data.replay adds the base model's general answers, about as long as a Q&A example here.
-    examples = (len(cut) * (1 + 0.75 * recipe.data.paraphrases) + 0.9 * recipe.data.replay) * t.epochs
-    if t.max_steps:
-        examples = min(examples, t.max_steps * t.batch_size * t.grad_accum)
     mean = sum(cut) / max(len(cut), 1)
-    return per_token * mean * examples
+    mean -= min(shared_prefix, mean) * (1 - 1 / max(t.batch_size, 1))
+    return per_token * mean * training_examples(recipe, len(cut))
 
 
-def estimate(recipe: Recipe, token_lengths: list[int] | None = None) -> Estimate:
+def estimate(recipe: Recipe, token_lengths: list[int] | None = None, shared_prefix: int = 0) -> Estimate:
     """Trainable params, peak memory and training time for `recipe` on this machine.
 
     `token_lengths` are the training examples' lengths (from `studio.data.token_lengths`); without
-    data the time is left out.
+    data the time is left out. `shared_prefix`: the tokens every example starts with
+    (`studio.data.shared_prefix_length`), computed once a batch on the CPU.
     """
     import torch
 
@@ -216,7 +227,7 @@ def estimate(recipe: Recipe, token_lengths: list[int] | None = None) -> Estimate
     memory = memory_bytes(recipe, trainable, total, shape, gpu, token_lengths)
     seconds = None
     if token_lengths:
-        flops = training_flops(recipe, trainable, total, token_lengths)
+        flops = training_flops(recipe, trainable, total, token_lengths, 0 if gpu else shared_prefix)
         t = recipe.training
         bf16 = t.precision in ("bf16", "fp16") or (t.precision == "auto" and _bf16_ok())
         efficiency = EFFICIENCY["gpu" if gpu else ("cpu-bf16" if bf16 else "cpu-fp32")]

@@ -39,3 +39,27 @@ def test_drafting_time_is_estimated_apart_from_training(tiny_model_dir, monkeypa
     drafted = E.estimate(apply_overrides(Recipe(), [*base, "data.paraphrases=4", "data.replay=20"]), [60] * 40)
     work = 40 * 5 * E.DRAFT_SECONDS_PER_SAMPLE + 20 * E.REPLAY_SECONDS_PER_ANSWER
     assert drafted.prep_seconds == pytest.approx(work * drafted.total / E.DRAFT_REFERENCE[1])
+
+
+def test_a_shared_prefix_shortens_the_cpu_estimate_by_its_tokens(tiny_model_dir, monkeypatch):
+    """CPU rows hold the system prompt once a batch: 7 of 8 copies of a 20-token prefix are not computed."""
+    monkeypatch.setattr(E, "matmul_flops_per_second", lambda: 1e11)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    recipe = apply_overrides(Recipe(), [f"model.base={tiny_model_dir}", "training.precision=bf16",
+                                        "training.batch_size=8"])
+    whole = E.estimate(recipe, [60] * 40)
+    shared = E.estimate(recipe, [60] * 40, shared_prefix=20)
+    assert shared.seconds == pytest.approx(whole.seconds * (60 - 20 * 7 / 8) / 60)
+
+
+def test_the_shared_prefix_is_the_template_before_the_question(tiny_model_dir):
+    from studio.data import Example, shared_prefix_length, tokenize_example
+    from studio.models import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    n = shared_prefix_length(tokenizer, "Answer briefly.")
+    one, two = (tokenize_example(tokenizer, Example([{"role": "user", "content": q}, {"role": "assistant",
+                                                                                       "content": "Yes."}], 0),
+                                 "Answer briefly.")["input_ids"] for q in ("Is it open?", "Why now?"))
+    assert 0 < n < len(one) and one[:n] == two[:n] and one[n] != two[n]
+    assert shared_prefix_length(tokenizer, "A much longer system prompt than the one above.") > n

@@ -70,6 +70,14 @@ def example_lengths(state: dict | None, base: str, system_prompt: str) -> list[i
                          base.strip() or "default", system_prompt or ""))
 
 
+@functools.lru_cache(maxsize=8)
+def prefix_length(base: str, system_prompt: str) -> int:
+    """Tokens every example starts with, which CPU training computes once a batch (for the time estimate)."""
+    from studio.data import shared_prefix_length
+
+    return shared_prefix_length(cached_tokenizer(base.strip() or "default"), system_prompt or "")
+
+
 def report_markdown(report, name: str, fmt: str | None = None) -> str:
     if not report.file_type:
         return f"**{md_escape(name)}**: {md_escape(report.summary())}"

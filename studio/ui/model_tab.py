@@ -19,7 +19,7 @@ import gradio as gr
 from studio.recipe import SECTIONS, Recipe, RecipeError, field_help, from_dict, load, loads, validate
 from studio.ui import api, downloads_dir, md_escape, warm_imports
 from studio.ui.api import DEFAULT_RECIPE, RECIPES_DIR, default_recipe, shared_problems
-from studio.ui.data_tab import example_lengths, is_preference
+from studio.ui.data_tab import example_lengths, is_preference, prefix_length
 
 MAIN = [("model", "base"), ("method", "name"), ("method", "r"), ("method", "alpha"), ("method", "dropout"),
         ("method", "target_modules"), ("training", "learning_rate"), ("training", "epochs"),
@@ -124,10 +124,11 @@ def cost_markdown(recipe: Recipe, data_state: dict | None) -> str:
     from studio.estimate import estimate, human_bytes, human_seconds
 
     warm_imports()
-    lengths = None
+    lengths, prefix = None, 0
     if data_state and data_state.get("examples"):
         try:
             lengths = example_lengths(data_state, recipe.model.base, recipe.data.system_prompt)
+            prefix = prefix_length(recipe.model.base, recipe.data.system_prompt)
         except Exception:  # noqa: BLE001 - no tokenizer (e.g. offline hub id): the estimate says so below
             lengths = None
     if lengths:
@@ -136,7 +137,7 @@ def cost_markdown(recipe: Recipe, data_state: dict | None) -> str:
         # The held-out part does not train: keep the lengths of the rows the run will train on.
         train_rows, _ = split_examples(list(range(len(lengths))), recipe.data.eval_size, recipe.training.seed)
         lengths = [lengths[i] for i in train_rows]
-    est = estimate(recipe, lengths)
+    est = estimate(recipe, lengths, prefix)
     if est.trainable is None:
         return f"⚠️ {md_escape(est.note)}"
     time_line = (f"~{human_seconds(est.seconds)} on this machine" if est.seconds is not None
