@@ -34,7 +34,8 @@ LOGIT_COPIES = 3
 EFFICIENCY = {"cpu-bf16": 0.56, "cpu-fp32": 0.35, "gpu": 0.3}
 # Python, torch, transformers, TRL, the tokenizer and the data: what a training process holds before the
 # model counts (~530 MB after the imports), plus the Trainer's and the allocator's share at the peak:
-# fitted so the sum matches bench/train_speed.py's peak RSS (1931 MB measured, default recipe).
+# fitted so the sum matches bench/train_speed.py's peak RSS (1931 MB measured, default recipe; with the
+# shared system prompt 1708-1736 MB measured against 1811 MB estimated).
 RUNTIME_BYTES_CPU = 600 * 2**20
 # Drafting before the first step (data.paraphrases, data.replay), from bench/learn.py's default run on the
 # build machine (~335 GFLOP/s fp32 peak, the 139M default model): 200 sampled question rewrites (40
@@ -144,7 +145,7 @@ def _measure_matmul() -> float:
 
 
 def memory_bytes(recipe: Recipe, trainable: int, total: int, shape: dict, gpu: bool,
-                 token_lengths: list[int] | None = None) -> int:
+                 token_lengths: list[int] | None = None, shared_prefix: int = 0) -> int:
     """Peak training memory: weights + grads/AdamW for the trainable part + activations + logits + runtime.
 
     Batches are padding-free, so a step holds the real tokens of its longest possible batch (from the
@@ -159,7 +160,7 @@ def memory_bytes(recipe: Recipe, trainable: int, total: int, shape: dict, gpu: b
     value_bytes = 2 if gpu or bf16 else 4
     if token_lengths:
         longest = sorted((min(n, length) for n in token_lengths), reverse=True)[:t.batch_size]
-        tokens = sum(longest)
+        tokens = sum(longest) - (0 if gpu else min(shared_prefix, *longest) * (len(longest) - 1))
     else:
         tokens = t.batch_size * length
     per_layer = tokens * shape["hidden"] * ACTIVATION_VALUES_PER_HIDDEN * value_bytes
@@ -224,7 +225,7 @@ def estimate(recipe: Recipe, token_lengths: list[int] | None = None, shared_pref
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return Estimate(None, None, None, None, note=f"Cannot read the model's config: {first[:300]}")
     gpu = torch.cuda.is_available()
-    memory = memory_bytes(recipe, trainable, total, shape, gpu, token_lengths)
+    memory = memory_bytes(recipe, trainable, total, shape, gpu, token_lengths, shared_prefix)
     seconds = None
     if token_lengths:
         flops = training_flops(recipe, trainable, total, token_lengths, 0 if gpu else shared_prefix)
