@@ -19,11 +19,12 @@ import re
 from contextlib import contextmanager
 
 import torch
+from transformers.cache_utils import DynamicLayer
 
 from studio.data import Example
 
 # Bumped whenever drafting changes what it writes: drafts kept for reuse (train._drafted_once) are keyed by it.
-DRAFT_VERSION = 3
+DRAFT_VERSION = 4
 
 FEW_SHOT = (
     "Rewrite each question with different words but the same meaning.\n\n"
@@ -75,9 +76,18 @@ def _generating(model, tokenizer):
 
 def _draft(model, tokenizer, prompts: list[str], samples: int, max_new_tokens: int, temperature: float = 0.8,
            top_p: float = 0.95, top_k: int = 1024) -> list[list[str]]:
-    """`samples` sampled one-line completions of each prompt.
+    """`samples` sampled one-line completions of each prompt."""
+    stop = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("\n")} - {None}
+    out, _ = _complete(model, tokenizer, prompts, samples, max_new_tokens, stop, temperature, top_p, top_k)
+    texts = [t.strip().split("\n")[0].strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
+    return [texts[i * samples:(i + 1) * samples] for i in range(len(prompts))]
 
-    A loop of its own rather than `generate`, for two costs that dominated drafting on the CPU:
+
+def _complete(model, tokenizer, prompts: list[str], samples: int, max_new_tokens: int, stop: set[int],
+              temperature: float = 0.0, top_p: float = 1.0, top_k: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """`samples` completions of each prompt (greedy at temperature 0): ([rows, max_new_tokens] ids, stopped).
+
+    A loop of its own rather than `generate`, for costs that dominated drafting on the CPU:
     - The prompts share the few-shot prefix, most of their tokens: it runs through the model once
       and its keys and values are copied to every row (`num_return_sequences` repeats the whole
       prompt before the prefill). Each row is [prefix | padding | its own question], the padding
@@ -85,40 +95,88 @@ def _draft(model, tokenizer, prompts: list[str], samples: int, max_new_tokens: i
     - `generate` samples over the whole 49k vocabulary of every row at every step (a sort, a cumsum,
       and one random draw per entry for `multinomial`, which is serial on the CPU): 15 of the 23 s of
       a 100-row batch. `_nucleus_sample` makes the same draw from the 1024 most likely tokens.
+    - Rows that have finished leave the batch (in groups, each leaving copies the cache), and the
+      cache has room for the new tokens instead of growing by a copy of itself every step.
     """
     prefix = _shared_prefix(prompts)
     tails = [p[len(prefix):] for p in prompts for _ in range(samples)]
     enc = tokenizer(tails, return_tensors="pt", padding=True, add_special_tokens=False)
     ids, mask = enc["input_ids"], enc["attention_mask"]
     rows = len(tails)
-    stop = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("\n")} - {None}
     cache = None
     with torch.inference_mode():
         if prefix:
             prefix_ids = tokenizer(prefix, return_tensors="pt", add_special_tokens=False)["input_ids"]
             cache = model(input_ids=prefix_ids, use_cache=True).past_key_values
-            cache.batch_repeat_interleave(rows)
+            if all(type(layer) is DynamicLayer for layer in cache.layers):
+                cache.layers = [_RoomyLayer(layer, rows, ids.shape[1] + max_new_tokens) for layer in cache.layers]
+            else:
+                cache.batch_repeat_interleave(rows)
             mask = torch.cat([torch.ones(rows, prefix_ids.shape[1], dtype=mask.dtype), mask], 1)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
         out = torch.full((rows, max_new_tokens), tokenizer.pad_token_id or 0, dtype=torch.long)
-        live = torch.arange(rows)  # rows still writing; a finished row leaves the batch and its cache
+        stopped = torch.zeros(rows, dtype=torch.bool)
+        # The batch's rows: their output rows, and whether each has finished. Finished rows leave the
+        # batch and its cache once they are a quarter of it (each leaving copies the whole cache).
+        live, done = torch.arange(rows), torch.zeros(rows, dtype=torch.bool)
+        stops = torch.tensor(sorted(stop))
         for step in range(max_new_tokens):
             result = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                            use_cache=True, logits_to_keep=1)
             cache = result.past_key_values
-            token = _nucleus_sample(result.logits[:, -1].float() / temperature, top_p, top_k)
-            out[live, step] = token
-            going = ~torch.isin(token, torch.tensor(sorted(stop)))
-            if not going.any():
+            logits = result.logits[:, -1].float()
+            token = (_nucleus_sample(logits / temperature, top_p, top_k) if temperature > 0
+                     else logits.argmax(-1))
+            out[live[~done], step] = token[~done]
+            ending = torch.isin(token, stops) & ~done
+            stopped[live[ending]] = True
+            done |= ending
+            if done.all():
                 break
             ids, positions = token[:, None], positions[:, -1:] + 1
             mask = torch.cat([mask, torch.ones(len(live), 1, dtype=mask.dtype)], 1)
-            if not going.all():
-                keep = going.nonzero().squeeze(-1)
+            if 4 * done.sum() >= len(live):
+                keep = (~done).nonzero().squeeze(-1)
                 cache.batch_select_indices(keep)
-                live, ids, positions, mask = live[keep], ids[keep], positions[keep], mask[keep]
-    texts = [t.strip().split("\n")[0].strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
-    return [texts[i * samples:(i + 1) * samples] for i in range(len(prompts))]
+                live, done, ids, positions, mask = live[keep], done[keep], ids[keep], positions[keep], mask[keep]
+    return out, stopped
+
+
+class _RoomyLayer(DynamicLayer):
+    """A cache layer with room reserved for the tokens to come, so a step writes its keys and values in place.
+
+    The stock layer concatenates each step's keys and values onto the whole cache, a copy of every row's
+    prefix, question and draft so far: a third of the drafting forward pass on the CPU. Starts as
+    `rows` copies of `prefix` (a one-row layer) with room for `room` more tokens.
+    """
+
+    def __init__(self, prefix: DynamicLayer, rows: int, room: int):
+        super().__init__()
+        self.dtype, self.device, self.is_initialized = prefix.dtype, prefix.device, True
+        self.length = prefix.keys.shape[-2]
+        batch, heads, _, dim = prefix.keys.shape
+        if batch != 1:
+            raise ValueError("the prefix cache must hold one row")
+        self.key_room = prefix.keys.new_empty(rows, heads, self.length + room, dim)
+        self.value_room = prefix.values.new_empty(rows, heads, self.length + room, dim)
+        self.key_room[:, :, :self.length] = prefix.keys
+        self.value_room[:, :, :self.length] = prefix.values
+        self._views()
+
+    def _views(self) -> None:
+        self.keys, self.values = self.key_room[:, :, :self.length], self.value_room[:, :, :self.length]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        end = self.length + key_states.shape[-2]
+        self.key_room[:, :, self.length:end] = key_states
+        self.value_room[:, :, self.length:end] = value_states
+        self.length = end
+        self._views()
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self.key_room, self.value_room = self.key_room[indices], self.value_room[indices]
+        self._views()
 
 
 def _nucleus_sample(logits: torch.Tensor, top_p: float, top_k: int) -> torch.Tensor:
@@ -142,6 +200,12 @@ def _nucleus_sample(logits: torch.Tensor, top_p: float, top_k: int) -> torch.Ten
     token[~wide] = draw(top[~wide], index[~wide], log_z[~wide])
     token[wide] = draw(*logits[wide].sort(-1, descending=True), log_z[wide])
     return token
+
+
+def _eos_ids(model) -> list[int]:
+    """The end-of-turn ids `generate` stops at (the generation config may list several)."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    return [eos] if isinstance(eos, int) else list(eos or [])
 
 
 def _shared_prefix(prompts: list[str]) -> str:
@@ -203,12 +267,9 @@ def replay_examples(model, tokenizer, prompts: list[str], system_prompt: str = "
             chats = [([{"role": "system", "content": system_prompt}] if system_prompt else [])
                      + [{"role": "user", "content": p}] for p in chunk]
             texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-            with torch.inference_mode():
-                gen = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
-                                     pad_token_id=tokenizer.pad_token_id)
-            for prompt, ids in zip(chunk, gen[:, enc["input_ids"].shape[1]:], strict=True):
-                finished = tokenizer.eos_token_id in ids.tolist()
+            stop = {tokenizer.eos_token_id, *_eos_ids(model)} - {None}
+            gen, stopped = _complete(model, tokenizer, texts, 1, max_new_tokens, stop)  # greedy
+            for prompt, ids, finished in zip(chunk, gen, stopped.tolist(), strict=True):
                 answer = tokenizer.decode(ids, skip_special_tokens=True).strip()
                 if not finished:
                     cut = max(answer.rfind(". "), answer.rfind("! "), answer.rfind("? "), answer.rfind(".\n"))

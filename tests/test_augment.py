@@ -33,12 +33,18 @@ def test_rewrites_may_not_invent_a_number():
 
 
 class _Scripted:
-    """A stand-in model whose 'generation' is fixed text, to test what replay keeps of finished and cut answers."""
+    """A stand-in model whose 'generation' is fixed text, to test what replay keeps of finished and cut answers.
+
+    Its "cache" only tracks which replies are still in the batch, as rows leave it.
+    """
 
     training = True
 
     def __init__(self, tokenizer, replies: list[str]):
-        self.tokenizer, self.replies = tokenizer, replies
+        self.tokenizer = tokenizer
+        pad = tokenizer(" ", add_special_tokens=False)["input_ids"][0]  # not EOS: only finished rows hold EOS
+        rows = [tokenizer(r, add_special_tokens=False)["input_ids"] for r in replies]
+        self.rows = [r + [pad] * (64 - len(r)) for r in rows]
 
     def eval(self):
         self.training = False
@@ -46,14 +52,20 @@ class _Scripted:
     def train(self, mode=True):
         self.training = mode
 
-    def generate(self, input_ids, attention_mask=None, **_):
+    def __call__(self, input_ids, past_key_values=None, **_):
+        import types
+
         import torch
 
-        rows = [self.tokenizer(r, add_special_tokens=False)["input_ids"] for r in self.replies]
-        width = max(map(len, rows))
-        pad = self.tokenizer(" ", add_special_tokens=False)["input_ids"][0]  # not EOS: only finished rows hold EOS
-        new = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-        return torch.cat([input_ids, new], dim=1)
+        if past_key_values is None:
+            past_key_values = types.SimpleNamespace(live=torch.arange(input_ids.shape[0]), step=0)
+            past_key_values.batch_select_indices = lambda keep: setattr(past_key_values, "live",
+                                                                        past_key_values.live[keep])
+        logits = torch.zeros(len(past_key_values.live), 1, len(self.tokenizer))
+        for i, row in enumerate(past_key_values.live.tolist()):
+            logits[i, 0, self.rows[row][past_key_values.step]] = 1.0
+        past_key_values.step += 1
+        return types.SimpleNamespace(logits=logits, past_key_values=past_key_values)
 
 
 def test_replay_keeps_finished_answers_and_trims_cut_ones(default_tokenizer):
@@ -104,3 +116,30 @@ def test_nucleus_sampling_draws_from_the_full_vocabularys_nucleus():
         assert set(draws.tolist()) == {7, 42, 99, 150, 201}
         share = (draws == 7).float().mean().item()
         assert abs(share - probs[7] / probs[[7, 42, 99, 150, 201]].sum()) < 0.03
+
+
+def test_the_completion_loop_writes_what_generate_writes(tiny_model_dir):
+    """Greedy completions through the shared prefix, the roomy cache and rows leaving the batch equal generate's."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from studio.augment import _complete
+    from studio.models import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    prompts = [f"Rewrite each question.\n\nQuestion: {q}\nRewrite:" for q in
+               ("Where is the harbour?", "Who runs the night boat to the far island?", "How much?", "Why?")]
+    singles = []
+    with torch.inference_mode():
+        for p in prompts:
+            ids = tokenizer(p, return_tensors="pt", add_special_tokens=False)["input_ids"]
+            singles.append(model.generate(ids, do_sample=False, max_new_tokens=10)[0, ids.shape[1]:].tolist())
+    # Stop at the token the first row writes third: that row leaves early, the rest run on.
+    stop = {singles[0][2]}
+    out, stopped = _complete(model, tokenizer, prompts, 1, 10, stop)
+    assert stopped[0]
+    for single, row, ended in zip(singles, out.tolist(), stopped.tolist(), strict=True):
+        end = next((i for i, t in enumerate(single) if t in stop), len(single) - 1) + 1 if ended else len(single)
+        assert row[:end] == single[:end]
