@@ -39,10 +39,11 @@ EFFICIENCY = {"cpu-bf16": 0.56, "cpu-fp32": 0.35, "gpu": 0.3}
 RUNTIME_BYTES_CPU = 600 * 2**20
 # Drafting before the first step (data.paraphrases, data.replay), from bench/learn.py's default run on the
 # build machine (~335 GFLOP/s fp32 peak, the 139M default model): 200 sampled question rewrites (40
-# questions x 5 samples) took 13-16 s, 20 general answers 4 s. Scaled by model size and matmul speed.
+# questions x 5 samples) took 9 s, 20 general answers 3.1 s (own completion loop with a shared-prefix cache).
+# Scaled by model size and matmul speed.
 # A run that reuses an earlier run's drafts (same data and settings) skips this.
-DRAFT_SECONDS_PER_SAMPLE = 0.072
-REPLAY_SECONDS_PER_ANSWER = 0.2
+DRAFT_SECONDS_PER_SAMPLE = 0.045
+REPLAY_SECONDS_PER_ANSWER = 0.155
 DRAFT_REFERENCE = (337e9, 139.4e6)  # (fp32 matmul FLOP/s, parameters) those times were taken at
 # Share of a Q&A example's positions that carry a label (the answer); only these reach the LM head.
 LABELLED_SHARE = 0.5

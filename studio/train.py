@@ -187,7 +187,7 @@ def _paraphrases(run_dir: Path, model, tokenizer, examples, recipe: Recipe, say:
     return _drafted_once(
         run_dir, "paraphrases.jsonl",
         lambda: paraphrase_examples(model, tokenizer, examples, n, seed=recipe.training.seed), say,
-        f"Drafting {n} rewrites of each question with the base model (about 15 s for 40 questions on two cores)...",
+        f"Drafting {n} rewrites of each question with the base model (about 10 s for 40 questions on two cores)...",
         "Added {n} rewritten questions in {seconds:.0f} s.", key,
         "Reused {n} rewritten questions drafted for an earlier run on the same data and settings.")
 

@@ -33,7 +33,7 @@ import gradio as gr
 
 from studio import runs
 from studio.jobs import jobs
-from studio.ui import api, chat_tab, data_tab, eval_tab, model_tab, runs_tab, train_tab, warm_imports
+from studio.ui import api, chat_tab, data_tab, eval_tab, model_tab, runs_tab, train_tab, warm_training_imports
 
 
 def _plain_errors(fn):
@@ -182,4 +182,4 @@ def prepare() -> None:
     heavy imports start in the background so the page is up at once and the first click is quick."""
     active = jobs.active()
     runs.mark_interrupted(active_dirs={active.resolve()} if active else set())
-    threading.Thread(target=warm_imports, name="warm-imports", daemon=True).start()
+    threading.Thread(target=warm_training_imports, name="warm-imports", daemon=True).start()
