@@ -10,7 +10,7 @@ import os
 # that do (training, generation): see studio.models.on_fresh_thread. Before anything imports torch.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from studio.ui.app import build_app, launch_kwargs, prepare  # noqa: E402
+from studio.ui.app import build_app, launch_kwargs, prepare, use_queue  # noqa: E402
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Studio: no-code fine-tuning in the browser.")
@@ -19,5 +19,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     prepare()
     demo = build_app()
-    demo.queue(default_concurrency_limit=4)
+    use_queue(demo)
     demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs())

@@ -8,8 +8,10 @@ then starts the default recipe on the data through the app's API (`/api_train`, 
 Train tab's Start button runs) and polls `/api_status` until the run reports its first loss. The
 first run drafts its question rewrites and general answers with the base model; the runs after it
 reuse them (the usual next step: another learning rate on the same data), so both cases are timed.
-The drafts are kept under a temporary STUDIO_HOME, so every invocation starts with none. The page
-polls every second, so a loss point is on screen up to 1 s after the status has it.
+Each run is stopped once its first loss is in (`--finish` trains to the end); its log's first lines are
+printed, with the time of each line. The drafts are kept under a temporary STUDIO_HOME, so every
+invocation starts with none. The bench polls every second, as the page does, so the figure is when the
+loss point would be on screen.
 Ends with one JSON line.
 """
 
@@ -41,6 +43,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(REPO / "assets" / "sample_qa.csv"))
     parser.add_argument("--runs", type=int, default=2, help="runs in a row on the same data (the first drafts)")
+    parser.add_argument("--finish", action="store_true", help="let each run train to the end (default: stop it "
+                        "once its first loss is in, as the next run reuses the drafts all the same)")
     parser.add_argument("--think", type=float, default=10.0,
                         help="seconds between the page and Start: a user loading and looking at the data")
     args = parser.parse_args()
@@ -82,15 +86,20 @@ def main() -> int:
                 status = client.predict(run_id, api_name="/api_status")
                 if first is None and status.get("loss") is not None:
                     first = time.perf_counter() - start
+                    if not args.finish:
+                        client.predict(run_id, api_name="/api_stop")
                 if status.get("state") not in ("queued", "running", "stopping"):
                     break
-                time.sleep(0.2)
-            if status.get("state") != "done" or first is None:
+                time.sleep(1.0)  # as often as the page polls
+            if status.get("state") not in ("done", "stopped") or first is None:
                 print(f"run {i + 1} ended {status.get('state')}: {status.get('message')}")
                 return 1
             firsts.append(round(first, 1))
             print(f"run {i + 1}: first loss {first:.1f} s after Start "
-                  f"({'drafts' if i == 0 else 'reuses the drafts'}); finished in {time.perf_counter() - start:.0f} s")
+                  f"({'drafts' if i == 0 else 'reuses the drafts'}); {status.get('state')} after "
+                  f"{time.perf_counter() - start:.0f} s")
+            for log in sorted((home / "runs").glob("*/train.log"))[-1:]:
+                print("  " + "\n  ".join(log.read_text(encoding="utf-8").splitlines()[:8]))
         print(json.dumps({"page_served_s": round(served, 1), "first_loss_s": firsts}))
         return 0
     finally:

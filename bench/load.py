@@ -59,13 +59,13 @@ def make_tiny_model(path: Path) -> Path:
 def serve():
     """The studio on a free localhost port (in this process); yields its URL."""
     from studio.jobs import jobs
-    from studio.ui.app import build_app, launch_kwargs
+    from studio.ui.app import build_app, launch_kwargs, use_queue
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     demo = build_app()
-    demo.queue(default_concurrency_limit=4)
+    use_queue(demo)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
     try:
         yield f"http://127.0.0.1:{port}/"

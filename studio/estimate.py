@@ -29,9 +29,10 @@ LOGIT_COPIES = 3
 # (the shared system prompt once a batch) took 1.79x their time at the fp32 peak in bench/train_speed.py
 # (14.5 s) and 1.75x in bench/learn.py's default run (84 s) -> 0.56. Fewer tokens a step made each token
 # dearer: a step also runs thousands of small ops whose cost does not shrink with the row.
-# CPU fp32: the plain fp32 TRL script reaches ~0.27; Studio's fp32 path skips pad tokens and prompt
-# logits, so 0.35 is assumed. GPU: not yet measured (no GPU in the build sessions); 0.3 is a placeholder.
-EFFICIENCY = {"cpu-bf16": 0.56, "cpu-fp32": 0.35, "gpu": 0.3}
+# CPU fp32, on a 2-core AMD EPYC without AVX-512 (104-114 GFLOP/s fp32, no fast bf16): Studio's run in
+# bench/train_speed.py took 48.7 and 52.6 s where 0.35 estimated 68.4 and 71.3 s -> 0.48.
+# GPU: not yet measured (no GPU in the build sessions); 0.3 is a placeholder.
+EFFICIENCY = {"cpu-bf16": 0.56, "cpu-fp32": 0.48, "gpu": 0.3}
 # Python, torch, transformers, TRL, the tokenizer and the data: what a training process holds before the
 # model counts (~530 MB after the imports), plus the Trainer's and the allocator's share at the peak:
 # fitted so the sum matches bench/train_speed.py's peak RSS (1931 MB measured, default recipe; with the

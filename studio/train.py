@@ -187,7 +187,7 @@ def _paraphrases(run_dir: Path, model, tokenizer, examples, recipe: Recipe, say:
     return _drafted_once(
         run_dir, "paraphrases.jsonl",
         lambda: paraphrase_examples(model, tokenizer, examples, n, seed=recipe.training.seed), say,
-        f"Drafting {n} rewrites of each question with the base model (about 10 s for 40 questions on two cores)...",
+        f"Drafting {n} rewrites of each question with the base model (once: later runs on the same data reuse them)...",
         "Added {n} rewritten questions in {seconds:.0f} s.", key,
         "Reused {n} rewritten questions drafted for an earlier run on the same data and settings.")
 
@@ -345,7 +345,7 @@ def run_logger(run_dir: Path, log: Callable[[str], None]) -> Callable[[str], Non
     def say(message: str) -> None:
         try:
             with open(log_file, "a", encoding="utf-8") as fh:
-                fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+                fh.write(f"{time.time():.2f} {message}\n")
         except OSError:
             pass  # a full disk must not turn a log line into a crash; the status says what happened
         log(message)

@@ -38,11 +38,11 @@ def url(tmp_path_factory):
     saved = os.environ.get("STUDIO_RUNS")
     os.environ["STUDIO_RUNS"] = str(tmp_path_factory.mktemp("browser-runs"))
     from studio.jobs import jobs
-    from studio.ui.app import build_app, launch_kwargs, prepare
+    from studio.ui.app import build_app, launch_kwargs, prepare, use_queue
 
     prepare()
     demo = build_app()
-    demo.queue(default_concurrency_limit=4)
+    use_queue(demo)
     port = _free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
     try:

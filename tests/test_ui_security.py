@@ -42,10 +42,10 @@ def serve(**env: str):
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     try:
-        from studio.ui.app import build_app, launch_kwargs
+        from studio.ui.app import build_app, launch_kwargs, use_queue
 
         demo = build_app()
-        demo.queue(default_concurrency_limit=4)
+        use_queue(demo)
         port = _free_port()
         demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
                     **launch_kwargs())
