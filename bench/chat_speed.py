@@ -5,7 +5,8 @@
 Runs the app's own path (`ChatModel.stream` on a thread of its own, the model loaded on another
 thread, as a web handler does) on the default model with a LoRA adapter (r=16, all linear layers,
 random non-zero weights: speed does not depend on what was learned). Each side is timed with the
-4-bit decoding path (studio/fast_decode.py) and without it (fp32), and the share of greedy replies
+fast decoding path (studio/fast_decode.py: 4-bit kernels on CPUs with bf16 instructions, bf16 weight
+copies on others) and without it (fp32), and the share of greedy replies
 that come out identical on both paths is printed. Ends with one JSON line.
 """
 
@@ -83,21 +84,25 @@ def main() -> int:
     start = time.perf_counter()
     chat = ChatModel(weights=weights)  # on this long-lived thread, as a web handler loads it
     print(f"chat model loaded in {time.perf_counter() - start:.1f} s; "
-          f"{sum(hasattr(m, '_four_bit') for m in chat.model.modules())} layers decode from 4-bit groups")
+          f"{sum(hasattr(m, '_four_bit') for m in chat.model.modules())} layers decode from 4-bit groups, "
+          f"{sum(hasattr(m, '_bf16_weight') for m in chat.model.modules())} from bf16 copies")
     chat.stream(prompts[0], tuned=False, max_new_tokens=4).__next__()  # warm-up
     result, texts = {}, {}
-    for path in ("4bit", "fp32"):
-        if path == "fp32":
+    fast = "4bit" if any(hasattr(m, "_four_bit") for m in chat.model.modules()) else "bf16"
+    for path in (fast, "fp32"):
+        if path == "fp32":  # every fast path off: 4-bit layers, bf16 copies, the packed head, the lean adapters
             for module in chat.model.modules():
-                if hasattr(module, "_four_bit"):
-                    del module.forward, module._four_bit
+                for attr in ("_four_bit", "_bf16_weight", "_bf16_packed", "_lean"):
+                    if hasattr(module, attr):
+                        delattr(module, attr)
+                        vars(module).pop("forward", None)
         for side in ("base", "tuned"):
             firsts, rates, texts[path, side] = time_side(chat, side == "tuned", prompts, args.tokens)
             result[f"{path}_{side}_tok_s"] = round(statistics.median(rates), 1)
             result[f"{path}_{side}_first_s"] = round(statistics.median(firsts), 3)
             print(f"{path:5} {side:6} first token {statistics.median(firsts):.3f} s   "
                   f"{statistics.median(rates):5.1f} tokens/s   (per prompt: {', '.join(f'{r:.1f}' for r in rates)})")
-    same = sum(a == b for side in ("base", "tuned") for a, b in zip(texts["4bit", side], texts["fp32", side],
+    same = sum(a == b for side in ("base", "tuned") for a, b in zip(texts[fast, side], texts["fp32", side],
                                                                     strict=True))
     result["identical_replies"] = f"{same}/{2 * len(prompts)}"
     print(f"greedy replies identical on both paths: {same} of {2 * len(prompts)}")

@@ -10,6 +10,11 @@ where its weights are exactly 4-bit groups, so every other model (and a fully fi
 as it was; the LoRA adapter itself stays fp32. Only single-token steps inside `decoding()` take this
 path: prompts (prefill) and batched evaluation keep fp32, where the kernel is no faster.
 On the default model one token went from 32 to 19 ms (bench/README.md, "Chat").
+
+A CPU without AVX512-BF16 or AMX runs the int4 kernel no faster than fp32 (it is compute bound there),
+but a bf16 gemv still reads half of fp32's bytes: on a 2-core AMD EPYC with AVX2 the default model's
+210 linear layers took 32 ms a token from bf16 copies against 82 ms in fp32. There every linear layer
+of any model decodes from a bf16 copy of its weight, where a quick measurement at load says it pays.
 """
 
 from __future__ import annotations
@@ -66,8 +71,10 @@ def use_four_bit_decoding(model: torch.nn.Module) -> int:
     """
     from studio.models import cpu_has_bf16
 
-    if next(model.parameters()).device.type != "cpu" or not cpu_has_bf16():
-        return 0  # without AVX512-BF16 or AMX the bf16 kernels are emulated: fp32 is faster there
+    if next(model.parameters()).device.type != "cpu":
+        return 0
+    if not cpu_has_bf16():
+        return _use_bf16_decoding(model)
     switched = 0
     for module in model.modules():
         if type(module) is not torch.nn.Linear or hasattr(module, "_four_bit"):
@@ -94,6 +101,52 @@ def use_four_bit_decoding(model: torch.nn.Module) -> int:
     return switched
 
 
+def _use_bf16_decoding(model: torch.nn.Module) -> int:
+    """Single-token steps of every linear layer from a bf16 copy of its weight, if that is faster here."""
+    linears = [m for name, m in model.named_modules()
+               if type(m) is torch.nn.Linear and "forward" not in vars(m) and ".lora_" not in name]
+    if not linears or not _bf16_gemv_pays(max(linears, key=lambda m: m.weight.numel()).weight):
+        return 0
+    for module in linears:
+        module._bf16_weight = module.weight.detach().bfloat16()
+        module.forward = types.MethodType(_forward, module)
+    for module in model.modules():
+        _lean_lora(module)
+    return len(linears)
+
+
+_bf16_pays: dict[tuple, bool] = {}
+
+
+def _bf16_gemv_pays(weight: torch.Tensor) -> bool:
+    """Whether one token through `weight` takes at most 3/4 of fp32's time in bf16 (once per shape and thread count).
+
+    Without bf16 instructions torch converts on the fly; where memory is fast and cores slow that can cost
+    more than the bytes it saves, so it is measured rather than assumed (~0.1 s).
+    """
+    import time
+
+    key = (tuple(weight.shape), torch.get_num_threads())
+    if key not in _bf16_pays:
+        x = torch.randn(1, weight.shape[1])
+        w32, w16, x16 = weight.detach().float(), weight.detach().bfloat16(), x.bfloat16()
+
+        def best(w, v):
+            times = []
+            with torch.no_grad():
+                for _ in range(6):
+                    start = time.perf_counter()
+                    torch.nn.functional.linear(v, w)
+                    times.append(time.perf_counter() - start)
+            return min(times[1:])
+
+        try:
+            _bf16_pays[key] = best(w16, x16) <= 0.75 * best(w32, x)
+        except RuntimeError:
+            _bf16_pays[key] = False
+    return _bf16_pays[key]
+
+
 def _agrees(module: torch.nn.Linear) -> bool:
     """The 4-bit path runs and gives the layer's own output to bf16 precision (the kernels are private torch ops)."""
     x = torch.randn(1, 1, module.in_features, generator=torch.Generator().manual_seed(0))
@@ -111,9 +164,10 @@ def _packed_bf16_available() -> bool:
 
 
 def _lean_lora(layer: torch.nn.Module) -> None:
-    """A LoRA layer over a 4-bit layer: its adapter as two plain matmuls on single-token steps."""
+    """A LoRA layer over a 4-bit or bf16-copy layer: its adapter as two plain matmuls on single-token steps."""
     base = getattr(layer, "base_layer", None)
-    if not hasattr(base, "_four_bit") or not hasattr(layer, "lora_A") or len(layer.lora_A) != 1:
+    if not (hasattr(base, "_four_bit") or hasattr(base, "_bf16_weight")) or not hasattr(layer, "lora_A") \
+            or len(layer.lora_A) != 1:
         return
     (name,) = layer.lora_A.keys()
     if getattr(layer, "lora_variant", {}) or getattr(layer, "use_dora", {}).get(name):
@@ -136,6 +190,8 @@ def _forward(self: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     if hasattr(self, "_four_bit"):
         packed, scales_zeros = self._four_bit
         y = torch._weight_int4pack_mm_for_cpu(flat, packed, GROUP, scales_zeros)
+    elif hasattr(self, "_bf16_weight"):
+        y = torch.nn.functional.linear(flat, self._bf16_weight)
     else:
         y = torch.ops.mkldnn._linear_pointwise(flat, self._bf16_packed, None, "none", [], "")
     y = y.to(x.dtype).view(*x.shape[:-1], -1)

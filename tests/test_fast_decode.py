@@ -52,9 +52,12 @@ def test_single_token_steps_use_the_4bit_kernel_only_inside_decoding():
         assert torch.equal(linear(x), exact), "never while gradients are recorded"
 
 
-def test_a_float_model_is_not_switched(tiny_model_dir):
+def test_a_float_model_is_not_switched(tiny_model_dir, monkeypatch):
     from transformers import AutoModelForCausalLM
 
+    import studio.fast_decode as fast_decode
+
+    monkeypatch.setattr(fast_decode, "_bf16_gemv_pays", lambda weight: False)  # no bf16 copies either
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     assert use_four_bit_decoding(model) == 0
     assert not any(hasattr(m, "_four_bit") for m in model.modules())
@@ -105,3 +108,50 @@ def test_a_kernel_that_fails_its_self_test_leaves_the_model_on_fp32(monkeypatch)
     monkeypatch.setattr(torch, "_weight_int4pack_mm_for_cpu", broken)
     assert use_four_bit_decoding(torch.nn.Sequential(linear)) == 0
     assert not hasattr(linear, "_four_bit") and "forward" not in vars(linear)
+
+
+def test_without_bf16_instructions_single_tokens_decode_from_bf16_copies_where_that_pays(monkeypatch):
+    """The fallback for CPUs without AVX512-BF16 or AMX: any model, every linear layer, adapters lean."""
+    from peft import LoraConfig, get_peft_model
+
+    import studio.fast_decode as fast_decode
+    import studio.models as models
+
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(96, 64), torch.nn.Linear(64, 64, bias=False))
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["0"], init_lora_weights=False))
+    x = torch.randn(1, 1, 96)
+    with torch.no_grad():
+        exact = peft(x)
+        with peft.disable_adapter():
+            base_exact = peft(x)
+
+    monkeypatch.setattr(fast_decode, "_bf16_gemv_pays", lambda weight: False)
+    assert use_four_bit_decoding(peft) == 0, "not where the measurement says bf16 is no faster"
+    assert not any(hasattr(m, "_bf16_weight") for m in peft.modules())
+
+    monkeypatch.setattr(fast_decode, "_bf16_gemv_pays", lambda weight: True)
+    assert use_four_bit_decoding(peft) == 2, "the two layers, not the adapter's own A and B"
+    assert hasattr(peft.base_model.model[0], "_lean") and not hasattr(peft.base_model.model[1], "_lean")
+    with torch.no_grad():
+        assert torch.equal(peft(x), exact), "outside decoding() nothing changes"
+        prompt = torch.randn(1, 5, 96)
+        prompt_exact = peft(prompt)
+        with decoding():
+            fast = peft(x)
+            with peft.disable_adapter():
+                base = peft(x)
+            assert torch.equal(peft(prompt), prompt_exact), "prompts (prefill) stay fp32"
+    tol = 0.02 * exact.abs().max().item()
+    assert not torch.equal(fast, exact), "the bf16 copies ran"
+    assert torch.allclose(fast, exact, atol=tol) and torch.allclose(base, base_exact, atol=tol)
+    assert not torch.allclose(fast, base, atol=tol), "the adapter is applied on the tuned side only"
+
+
+def test_the_bf16_measurement_answers_and_is_kept():
+    from studio.fast_decode import _bf16_gemv_pays, _bf16_pays
+
+    weight = torch.randn(256, 128)
+    answer = _bf16_gemv_pays(weight)
+    assert isinstance(answer, bool) and _bf16_pays[(256, 128), torch.get_num_threads()] is answer
