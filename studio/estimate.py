@@ -38,14 +38,15 @@ EFFICIENCY = {"cpu-bf16": 0.56, "cpu-fp32": 0.48, "gpu": 0.3}
 # fitted so the sum matches bench/train_speed.py's peak RSS (1931 MB measured, default recipe; with the
 # shared system prompt 1708-1736 MB measured against 1811 MB estimated).
 RUNTIME_BYTES_CPU = 600 * 2**20
-# Drafting before the first step (data.paraphrases, data.replay), from bench/learn.py's default run on the
-# build machine (~335 GFLOP/s fp32 peak, the 139M default model): 200 sampled question rewrites (40
-# questions x 5 samples) took 9 s, 20 general answers 3.1 s (own completion loop with a shared-prefix cache).
-# Scaled by model size and matmul speed.
-# A run that reuses an earlier run's drafts (same data and settings) skips this.
-DRAFT_SECONDS_PER_SAMPLE = 0.045
-REPLAY_SECONDS_PER_ANSWER = 0.155
-DRAFT_REFERENCE = (337e9, 139.4e6)  # (fp32 matmul FLOP/s, parameters) those times were taken at
+# Drafting before the first step (data.paraphrases, data.replay) with the 139.4M default model, as
+# bench/first_loss.py and bench/learn.py's default run measured it: seconds per sampled question rewrite
+# (40 questions x 5 samples), seconds per general answer (20), and the machine's fp32 matmul FLOP/s they
+# were taken at; scaled by model size and matmul speed. Drafting runs in the training's precision: bf16
+# on the AMX build machine (9 s and 3.1 s, own completion loop with a shared-prefix cache), fp32 on a
+# 2-core AMD EPYC without AVX-512 (43-45 s and 15-16 s), which is slower than its matmul speed predicts.
+# GPU: not yet measured; the bf16 figures stand in. A run that reuses earlier drafts skips this.
+DRAFT_TIMES = {"cpu-bf16": (0.045, 0.155, 337e9), "cpu-fp32": (0.22, 0.78, 117e9)}
+DRAFT_MODEL_SIZE = 139.4e6
 # Share of a Q&A example's positions that carry a label (the answer); only these reach the LM head.
 LABELLED_SHARE = 0.5
 
@@ -177,6 +178,11 @@ def memory_bytes(recipe: Recipe, trainable: int, total: int, shape: dict, gpu: b
     return int(weights + optimizer + activations + logits + (0 if gpu else RUNTIME_BYTES_CPU + loading))
 
 
+def _cpu_class(recipe: Recipe) -> str:
+    t = recipe.training
+    return "cpu-bf16" if t.precision in ("bf16", "fp16") or (t.precision == "auto" and _bf16_ok()) else "cpu-fp32"
+
+
 def _bf16_ok() -> bool:
     from studio.models import bf16_supported
 
@@ -231,16 +237,14 @@ def estimate(recipe: Recipe, token_lengths: list[int] | None = None, shared_pref
     seconds = None
     if token_lengths:
         flops = training_flops(recipe, trainable, total, token_lengths, 0 if gpu else shared_prefix)
-        t = recipe.training
-        bf16 = t.precision in ("bf16", "fp16") or (t.precision == "auto" and _bf16_ok())
-        efficiency = EFFICIENCY["gpu" if gpu else ("cpu-bf16" if bf16 else "cpu-fp32")]
+        efficiency = EFFICIENCY["gpu" if gpu else _cpu_class(recipe)]
         seconds = flops / (matmul_flops_per_second() * efficiency)
     prep = None
     if token_lengths and (recipe.data.paraphrases or recipe.data.replay):
-        speed, size = DRAFT_REFERENCE
+        per_sample, per_answer, speed = DRAFT_TIMES["cpu-bf16" if gpu else _cpu_class(recipe)]
         samples = len(token_lengths) * (recipe.data.paraphrases + 1) if recipe.data.paraphrases else 0
-        work = samples * DRAFT_SECONDS_PER_SAMPLE + recipe.data.replay * REPLAY_SECONDS_PER_ANSWER
-        prep = work * (total / size) * (speed / matmul_flops_per_second())
+        work = samples * per_sample + recipe.data.replay * per_answer
+        prep = work * (total / DRAFT_MODEL_SIZE) * (speed / matmul_flops_per_second())
     return Estimate(trainable, total, memory, seconds, prep_seconds=prep)
 
 

@@ -31,14 +31,18 @@ def test_time_and_memory_follow_the_recipe(tiny_model_dir, monkeypatch):
     assert full.trainable == full.total and full.memory_bytes > one.memory_bytes
 
 
-def test_drafting_time_is_estimated_apart_from_training(tiny_model_dir, monkeypatch):
-    monkeypatch.setattr(E, "matmul_flops_per_second", lambda: E.DRAFT_REFERENCE[0])
-    base = [f"model.base={tiny_model_dir}", "training.precision=bf16", "training.epochs=1"]
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_drafting_time_is_estimated_apart_from_training(tiny_model_dir, monkeypatch, precision):
+    """Drafting runs in the training's precision, and fp32 drafting on the CPU has figures of its own."""
+    per_sample, per_answer, speed = E.DRAFT_TIMES[f"cpu-{precision}"]
+    monkeypatch.setattr(E, "matmul_flops_per_second", lambda: speed)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    base = [f"model.base={tiny_model_dir}", f"training.precision={precision}", "training.epochs=1"]
     plain = E.estimate(apply_overrides(Recipe(), base), [60] * 40)
     assert plain.prep_seconds is None
     drafted = E.estimate(apply_overrides(Recipe(), [*base, "data.paraphrases=4", "data.replay=20"]), [60] * 40)
-    work = 40 * 5 * E.DRAFT_SECONDS_PER_SAMPLE + 20 * E.REPLAY_SECONDS_PER_ANSWER
-    assert drafted.prep_seconds == pytest.approx(work * drafted.total / E.DRAFT_REFERENCE[1])
+    work = 40 * 5 * per_sample + 20 * per_answer
+    assert drafted.prep_seconds == pytest.approx(work * drafted.total / E.DRAFT_MODEL_SIZE)
 
 
 def test_a_shared_prefix_shortens_the_cpu_estimate_by_its_tokens(tiny_model_dir, monkeypatch):
