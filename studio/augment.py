@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import torch
@@ -220,8 +221,11 @@ def _shared_prefix(prompts: list[str]) -> str:
 
 
 def paraphrase_examples(model, tokenizer, examples: list[Example], per_question: int, max_new_tokens: int = 32,
-                        batch_size: int = 20, seed: int = 0) -> list[Example]:
+                        batch_size: int = 20, seed: int = 0,
+                        progress: Callable[[int, int], None] | None = None) -> list[Example]:
     """Up to `per_question` rewritten copies of each single-turn example; multi-turn ones are left as they are.
+
+    `progress(done, total)` is called after each batch of questions (it may raise to stop drafting).
 
     (Drafting questions from the answers as well, and rewriting the answers, measured no better in
     bench/learn.py and wrote more off-topic questions, so neither is done.)
@@ -246,11 +250,13 @@ def paraphrase_examples(model, tokenizer, examples: list[Example], per_question:
                             text, example.question, seen, example.answer):
                         seen.add(_norm(text))
                         out.append(Example([{"role": "user", "content": text}, example.messages[1]], example.row))
+            if progress is not None:
+                progress(i + len(chunk), len(single))
     return out
 
 
 def replay_examples(model, tokenizer, prompts: list[str], system_prompt: str = "", max_new_tokens: int = 64,
-                    batch_size: int = 20) -> list[Example]:
+                    batch_size: int = 20, progress: Callable[[int, int], None] | None = None) -> list[Example]:
     """General questions answered by the base model itself, to mix into a small fact set.
 
     Many passes over a few dozen facts pull every answer towards them ("the capital of Japan is the
@@ -277,4 +283,6 @@ def replay_examples(model, tokenizer, prompts: list[str], system_prompt: str = "
                 if answer:
                     out.append(Example([{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}],
                                        0))
+            if progress is not None:
+                progress(i + len(chunk), len(prompts))
     return out

@@ -109,12 +109,19 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: C
     return Progress()
 
 
-def _drafted_once(run_dir: Path, name: str, draft: Callable[[], list], say: Callable[[str], None], doing: str,
-                  done: str, key: dict, reused: str) -> list:
+class StoppedWhileDrafting(Exception):
+    """Stop was asked for before the first step: nothing is trained yet and no draft is half-kept."""
+
+
+def _drafted_once(run_dir: Path, name: str, draft: Callable[[Callable[[int, int], None]], list],
+                  say: Callable[[str], None], doing: str, done: str, key: dict, reused: str,
+                  stop_event: threading.Event | None = None) -> list:
     """Examples the base model drafts before training, kept in data/`name` so a resumed run trains on the same.
 
-    `doing` goes to the log and the status while it drafts; `done` is formatted with {n} and {seconds},
-    `reused` with {n}.
+    `doing` goes to the log and the status while it drafts, and the status adds how far it is and about
+    how long is left after each batch (drafting takes a minute on a CPU without bf16); a Stop asked for
+    meanwhile ends it there (StoppedWhileDrafting). `done` is formatted with {n} and {seconds}, `reused`
+    with {n}.
     Drafts are also kept under STUDIO_HOME/drafts by `key` (everything they depend on), so the next run
     on the same data and settings, the usual way to try another learning rate, starts at once.
     """
@@ -141,7 +148,15 @@ def _drafted_once(run_dir: Path, name: str, draft: Callable[[], list], say: Call
     started = time.time()
     say(doing)
     runs.write_status(run_dir, "queued", doing)
-    extra = draft()
+
+    def progress(finished: int, total: int) -> None:
+        if (stop_event is not None and stop_event.is_set()) or (run_dir / STOP_FILE).exists():
+            raise StoppedWhileDrafting
+        left = (time.time() - started) / max(finished, 1) * (total - finished)
+        message = f"{doing.rstrip('.')}: {finished} of {total} done, about {left:.0f} s left."
+        runs.write_status(run_dir, "queued", message)
+
+    extra = draft(progress)
     text = "".join(runs.json.dumps({"messages": e.messages, "row": e.row}, ensure_ascii=False) + "\n" for e in extra)
     for target in (path, cached):
         try:
@@ -177,7 +192,8 @@ def _draft_key(kind: str, recipe: Recipe, model, **inputs) -> dict:
             "device": param.device.type, **inputs}
 
 
-def _paraphrases(run_dir: Path, model, tokenizer, examples, recipe: Recipe, say: Callable[[str], None]) -> list:
+def _paraphrases(run_dir: Path, model, tokenizer, examples, recipe: Recipe, say: Callable[[str], None],
+                 stop_event: threading.Event | None = None) -> list:
     """Question rewrites by the base model (augment.paraphrase_examples)."""
     from studio.augment import paraphrase_examples
 
@@ -186,13 +202,15 @@ def _paraphrases(run_dir: Path, model, tokenizer, examples, recipe: Recipe, say:
                      examples=[e.messages for e in examples])
     return _drafted_once(
         run_dir, "paraphrases.jsonl",
-        lambda: paraphrase_examples(model, tokenizer, examples, n, seed=recipe.training.seed), say,
+        lambda progress: paraphrase_examples(model, tokenizer, examples, n, seed=recipe.training.seed,
+                                             progress=progress), say,
         f"Drafting {n} rewrites of each question with the base model (once: later runs on the same data reuse them)...",
         "Added {n} rewritten questions in {seconds:.0f} s.", key,
-        "Reused {n} rewritten questions drafted for an earlier run on the same data and settings.")
+        "Reused {n} rewritten questions drafted for an earlier run on the same data and settings.", stop_event)
 
 
-def _replay(run_dir: Path, model, tokenizer, recipe: Recipe, say: Callable[[str], None]) -> list:
+def _replay(run_dir: Path, model, tokenizer, recipe: Recipe, say: Callable[[str], None],
+            stop_event: threading.Event | None = None) -> list:
     """The base model's own answers to general questions (augment.replay_examples)."""
     from studio.augment import replay_examples
     from studio.paths import ASSETS
@@ -202,10 +220,11 @@ def _replay(run_dir: Path, model, tokenizer, recipe: Recipe, say: Callable[[str]
     key = _draft_key("replay", recipe, model, prompts=prompts, system_prompt=recipe.data.system_prompt)
     return _drafted_once(
         run_dir, "replay.jsonl",
-        lambda: replay_examples(model, tokenizer, prompts, recipe.data.system_prompt), say,
+        lambda progress: replay_examples(model, tokenizer, prompts, recipe.data.system_prompt, progress=progress), say,
         f"Answering {len(prompts)} general questions with the base model, to keep its general answers...",
         "Kept {n} general answers in {seconds:.0f} s.", key,
-        "Reused the base model's {n} answers to general questions from an earlier run with the same settings.")
+        "Reused the base model's {n} answers to general questions from an earlier run with the same settings.",
+        stop_event)
 
 
 def _plain_error(exc: BaseException) -> str:
@@ -463,9 +482,9 @@ def train(
 
         set_seed(recipe.training.seed)  # the adapter's random start, so the same recipe repeats in any process
         if recipe.data.paraphrases > 0:
-            train_rows += encode(_paraphrases(run_dir, model, tokenizer, train_ex, recipe, say))
+            train_rows += encode(_paraphrases(run_dir, model, tokenizer, train_ex, recipe, say, stop_event))
         if recipe.data.replay > 0:
-            train_rows += encode(_replay(run_dir, model, tokenizer, recipe, say))
+            train_rows += encode(_replay(run_dir, model, tokenizer, recipe, say, stop_event))
         model = apply_method(model, recipe.method, recipe.training.gradient_checkpointing)
         trainable, total = count_parameters(model)
         say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%).")
@@ -537,6 +556,12 @@ def train(
         )
         say(f"Done in {seconds:.0f} s. Weights in {target}.")
         write_card_safely(run_dir, say)
+        return run_dir
+    except StoppedWhileDrafting:
+        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        runs.write_status(run_dir, "stopped", "Stopped while drafting, before the first step: nothing was trained. "
+                          "Start a new run to train; the drafts finished so far are reused.", step=0)
+        say("Stopped.")
         return run_dir
     except BaseException as exc:  # noqa: BLE001 - a failed run must end as `failed`, whatever happened
         record_failure(run_dir, exc, say)

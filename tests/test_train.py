@@ -243,6 +243,35 @@ def test_drafts_are_reused_by_the_next_run_with_the_same_data_and_settings(tiny_
     assert rewrites and not any("Reused" in line for line in rewrites), "another seed drafts its own rewrites"
 
 
+def test_drafting_reports_progress_and_a_stop_ends_the_run_before_training(tiny_model_dir, pairs_csv, tmp_path,
+                                                                           monkeypatch):
+    """Drafting can take a minute on a CPU without bf16: the status says how far it is, and Stop is honoured."""
+    messages = []
+    write_status = runs.write_status
+
+    def recording(run_dir, state, message="", **extra):
+        messages.append((state, message))
+        return write_status(run_dir, state, message, **extra)
+
+    monkeypatch.setattr(runs, "write_status", recording)
+    recipe = tiny_recipe(tiny_model_dir, "data.paraphrases=2", "data.replay=0", "training.max_steps=2",
+                         "training.seed=21")
+    done = train(recipe, pairs_csv, tmp_path / "done", log=lambda _: None)
+    assert runs.read_status(done)["state"] == "done"
+    assert any(state == "queued" and "10 of 10 done, about 0 s left" in message for state, message in messages)
+
+    stop = threading.Event()
+    recipe = tiny_recipe(tiny_model_dir, "data.paraphrases=2", "data.replay=0", "training.max_steps=2",
+                         "training.seed=22")
+    stopped = train(recipe, pairs_csv, tmp_path / "stopped", stop_event=stop,
+                    log=lambda line: stop.set() if line.startswith("Drafting") else None)
+    status = runs.read_status(stopped)
+    assert status["state"] == "stopped" and "before the first step" in status["message"], status
+    assert not (stopped / "metrics.jsonl").exists() or not runs.read_metrics(stopped)
+    assert not (stopped / "data" / "paraphrases.jsonl").exists(), "no half-drafted file is kept"
+    assert not (stopped / "adapter").exists()
+
+
 def test_memory_returns_after_runs_and_the_next_run_succeeds(tiny_model_dir, pairs_csv, tmp_path):
     """A long-lived app runs many jobs: each one's model, trainer and optimizer must be freed when it ends."""
     import gc
