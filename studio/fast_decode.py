@@ -103,9 +103,14 @@ def use_four_bit_decoding(model: torch.nn.Module) -> int:
 
 def _use_bf16_decoding(model: torch.nn.Module) -> int:
     """Single-token steps of every linear layer from a bf16 copy of its weight, if that is faster here."""
+    import psutil
+
     linears = [m for name, m in model.named_modules()
                if type(m) is torch.nn.Linear and "forward" not in vars(m) and ".lora_" not in name]
-    if not linears or not _bf16_gemv_pays(max(linears, key=lambda m: m.weight.numel()).weight):
+    copies = sum(2 * m.weight.numel() for m in linears)
+    if not linears or copies > psutil.virtual_memory().available // 4:
+        return 0  # the copies must not crowd out a training job or the other side's model
+    if not _bf16_gemv_pays(max(linears, key=lambda m: m.weight.numel()).weight):
         return 0
     for module in linears:
         module._bf16_weight = module.weight.detach().bfloat16()
