@@ -130,8 +130,8 @@ class ChatModel:
             raise errors[0]
 
     def generate_batch(self, prompts: list[str], tuned: bool, max_new_tokens: int = 96,
-                       system_prompt: str | None = None, batch_size: int = 8) -> list[str]:
-        """Greedy replies for many prompts at once (left-padded batches), for evaluation."""
+                       system_prompt: str | None = None, batch_size: int = 32) -> list[str]:
+        """Greedy replies for many prompts at once, for evaluation."""
         from studio.models import on_fresh_thread
 
         with self.lock:
@@ -139,29 +139,27 @@ class ChatModel:
                                                                  batch_size))
 
     def _generate_batch(self, prompts, tuned, max_new_tokens, system_prompt, batch_size) -> list[str]:
+        """Through drafting's own completion loop (augment._complete) rather than `generate`: the chat
+        template's shared start (system prompt, user header) runs once a batch, finished replies leave
+        the batch, and the cache grows in place. Same greedy replies, 2-4x sooner (bench/README.md)."""
+        from studio.augment import _complete, _eos_ids, _generating
         from studio.models import generation_threads, torch_threads
 
         model, switch = self._pick(tuned)
+        system = self.system_prompt if system_prompt is None else system_prompt
+        stop = {self.tokenizer.eos_token_id, *_eos_ids(model)} - {None}
         out: list[str] = []
-        side = self.tokenizer.padding_side
-        self.tokenizer.padding_side = "left"
-        try:
-            with torch_threads(generation_threads()), torch.inference_mode(), switch:
-                for i in range(0, len(prompts), batch_size):
-                    texts = []
-                    for p in prompts[i:i + batch_size]:
-                        messages = [{"role": "user", "content": p}]
-                        system = self.system_prompt if system_prompt is None else system_prompt
-                        if system:
-                            messages.insert(0, {"role": "system", "content": system})
-                        texts.append(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                                        tokenize=False))
-                    enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-                    gen = model.generate(**enc, **self._gen_kwargs(max_new_tokens, 0.0))
-                    for row in gen[:, enc["input_ids"].shape[1]:]:
-                        out.append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
-        finally:
-            self.tokenizer.padding_side = side
+        with torch_threads(generation_threads()), _generating(model, self.tokenizer), switch:
+            for i in range(0, len(prompts), batch_size):
+                texts = []
+                for p in prompts[i:i + batch_size]:
+                    messages = [{"role": "user", "content": p}]
+                    if system:
+                        messages.insert(0, {"role": "system", "content": system})
+                    texts.append(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                                    tokenize=False))
+                gen, _ = _complete(model, self.tokenizer, texts, 1, max_new_tokens, stop)
+                out += [text.strip() for text in self.tokenizer.batch_decode(gen, skip_special_tokens=True)]
         return out
 
 

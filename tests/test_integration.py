@@ -146,3 +146,24 @@ def test_cli_export_adapter_and_merged(trained_run, tmp_path):
     assert (tmp_path / "merged" / "model.safetensors").exists()
     proc = cli("export", str(trained_run), "--format", "adapter", "--out", str(tmp_path / "adapter"), check=False)
     assert proc.returncode == 2 and "already exists" in proc.stderr
+
+
+def test_batched_evaluation_replies_are_generates_one_at_a_time():
+    """generate_batch runs drafting's completion loop (shared template start, rows leaving): same greedy text."""
+    from studio.chat import ChatModel
+
+    chat = ChatModel()
+    prompts = ["Name three primary colours.", "What is the capital of France?", "Count from one to five.",
+               "Write one sentence about the sea.", "Hi"]
+    batched = chat.generate_batch(prompts, tuned=False, max_new_tokens=24, system_prompt="Answer briefly.",
+                                  batch_size=3)
+    singles = []
+    for prompt in prompts:
+        inputs = chat.tokenizer.apply_chat_template(
+            [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": prompt}],
+            add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        with torch.inference_mode():
+            out = chat.model.generate(**inputs, max_new_tokens=24, do_sample=False, top_p=None, top_k=None,
+                                      temperature=None)
+        singles.append(chat.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+    assert batched == singles
