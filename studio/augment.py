@@ -102,25 +102,26 @@ def _complete(model, tokenizer, prompts: list[str], samples: int, max_new_tokens
     prefix = _shared_prefix(prompts)
     tails = [p[len(prefix):] for p in prompts for _ in range(samples)]
     enc = tokenizer(tails, return_tensors="pt", padding=True, add_special_tokens=False)
-    ids, mask = enc["input_ids"], enc["attention_mask"]
+    device = getattr(model, "device", None) or torch.device("cpu")  # a QLoRA model is on its GPU from the start
+    ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
     rows = len(tails)
     cache = None
     with torch.inference_mode():
         if prefix:
-            prefix_ids = tokenizer(prefix, return_tensors="pt", add_special_tokens=False)["input_ids"]
+            prefix_ids = tokenizer(prefix, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
             cache = model(input_ids=prefix_ids, use_cache=True).past_key_values
             if all(type(layer) is DynamicLayer for layer in cache.layers):
                 cache.layers = [_RoomyLayer(layer, rows, ids.shape[1] + max_new_tokens) for layer in cache.layers]
             else:
                 cache.batch_repeat_interleave(rows)
-            mask = torch.cat([torch.ones(rows, prefix_ids.shape[1], dtype=mask.dtype), mask], 1)
+            mask = torch.cat([torch.ones(rows, prefix_ids.shape[1], dtype=mask.dtype, device=device), mask], 1)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
-        out = torch.full((rows, max_new_tokens), tokenizer.pad_token_id or 0, dtype=torch.long)
-        stopped = torch.zeros(rows, dtype=torch.bool)
+        out = torch.full((rows, max_new_tokens), tokenizer.pad_token_id or 0, dtype=torch.long, device=device)
+        stopped = torch.zeros(rows, dtype=torch.bool, device=device)
         # The batch's rows: their output rows, and whether each has finished. Finished rows leave the
         # batch and its cache once they are a quarter of it (each leaving copies the whole cache).
-        live, done = torch.arange(rows), torch.zeros(rows, dtype=torch.bool)
-        stops = torch.tensor(sorted(stop))
+        live, done = torch.arange(rows, device=device), torch.zeros(rows, dtype=torch.bool, device=device)
+        stops = torch.tensor(sorted(stop), device=device)
         for step in range(max_new_tokens):
             result = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                            use_cache=True, logits_to_keep=1)
@@ -135,12 +136,12 @@ def _complete(model, tokenizer, prompts: list[str], samples: int, max_new_tokens
             if done.all():
                 break
             ids, positions = token[:, None], positions[:, -1:] + 1
-            mask = torch.cat([mask, torch.ones(len(live), 1, dtype=mask.dtype)], 1)
+            mask = torch.cat([mask, torch.ones(len(live), 1, dtype=mask.dtype, device=device)], 1)
             if 4 * done.sum() >= len(live):
                 keep = (~done).nonzero().squeeze(-1)
                 cache.batch_select_indices(keep)
                 live, done, ids, positions, mask = live[keep], done[keep], ids[keep], positions[keep], mask[keep]
-    return out, stopped
+    return out.cpu(), stopped.cpu()
 
 
 class _RoomyLayer(DynamicLayer):
@@ -197,7 +198,7 @@ def _nucleus_sample(logits: torch.Tensor, top_p: float, top_k: int) -> torch.Ten
     wide = (top - log_z).exp().sum(-1) < top_p
     if not wide.any():
         return draw(top, index, log_z)
-    token = torch.empty(logits.shape[0], dtype=torch.long)
+    token = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
     token[~wide] = draw(top[~wide], index[~wide], log_z[~wide])
     token[wide] = draw(*logits[wide].sort(-1, descending=True), log_z[wide])
     return token
