@@ -59,7 +59,7 @@ class ChatModel:
 
         for module in (self.model, self.tuned_model):
             if module is not None:
-                use_four_bit_decoding(module)  # only a 4-bit model (the default one) changes: see fast_decode
+                use_four_bit_decoding(module)  # 4-bit kernels, or bf16 copies on CPUs without bf16: see fast_decode
 
     def _pick(self, tuned: bool):
         """The module to generate with and a context that switches the adapter as asked."""

@@ -67,7 +67,8 @@ def use_four_bit_decoding(model: torch.nn.Module) -> int:
 
     Besides the 4-bit layers: a LoRA adapter on them skips PEFT's per-call bookkeeping (two small
     matmuls, its scale folded into B once), and the LM head, 8-bit in the GGUF and so not 4-bit groups,
-    reads a bf16 copy packed for oneDNN (half the bytes of fp32).
+    reads a bf16 copy packed for oneDNN (half the bytes of fp32). On a CPU without bf16 instructions
+    any model's linear layers decode from bf16 copies instead, where that measures faster.
     """
     from studio.models import cpu_has_bf16
 

@@ -364,7 +364,7 @@ def run_logger(run_dir: Path, log: Callable[[str], None]) -> Callable[[str], Non
     def say(message: str) -> None:
         try:
             with open(log_file, "a", encoding="utf-8") as fh:
-                fh.write(f"{time.time():.2f} {message}\n")
+                fh.write(f"{time.strftime('%H:%M:%S')} {message}\n")
         except OSError:
             pass  # a full disk must not turn a log line into a crash; the status says what happened
         log(message)
