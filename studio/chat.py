@@ -21,6 +21,19 @@ _cache_lock = threading.Lock()
 CACHE_SIZE = 2
 
 
+def _onto_gpu(model):
+    """The model on the GPU where there is one (load_model leaves a LoRA base on the CPU, for training to
+    place), else as it is. A model that does not fit beside a running job's stays on the CPU: slower
+    replies rather than a failed chat."""
+    if model is None or not torch.cuda.is_available() or next(model.parameters()).device.type != "cpu":
+        return model
+    try:
+        return model.to("cuda")
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return model.to("cpu")
+
+
 class ChatModel:
     """A base model plus (optionally) a run's weights; one generation at a time per model."""
 
@@ -54,7 +67,8 @@ class ChatModel:
             self.model = load_model(base, "lora", log=lambda _: None)
         self.method = method
         self.has_tuned = weights is not None
-        self.model.eval()
+        self.model = _onto_gpu(self.model).eval()
+        self.tuned_model = _onto_gpu(self.tuned_model)
         from studio.fast_decode import use_four_bit_decoding
 
         for module in (self.model, self.tuned_model):
@@ -102,9 +116,9 @@ class ChatModel:
         """Yield the reply so far after each new piece, for a streaming UI."""
         from transformers import TextIteratorStreamer
 
-        inputs = self._inputs(prompt, system_prompt)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
         model, switch = self._pick(tuned)
+        inputs = self._inputs(prompt, system_prompt).to(model.device)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
         errors: list[BaseException] = []
 
         def run():  # on a thread that ends with the reply: see models.on_fresh_thread
@@ -139,17 +153,17 @@ class ChatModel:
                                                                  batch_size))
 
     def _generate_batch(self, prompts, tuned, max_new_tokens, system_prompt, batch_size) -> list[str]:
-        """Through drafting's own completion loop (augment._complete) rather than `generate`: the chat
+        """Through drafting's own completion loop (studio.complete) rather than `generate`: the chat
         template's shared start (system prompt, user header) runs once a batch, finished replies leave
         the batch, and the cache grows in place. Same greedy replies, 2-4x sooner (bench/README.md)."""
-        from studio.augment import _complete, _eos_ids, _generating
+        from studio.complete import complete, eos_ids, generating
         from studio.models import generation_threads, torch_threads
 
         model, switch = self._pick(tuned)
         system = self.system_prompt if system_prompt is None else system_prompt
-        stop = {self.tokenizer.eos_token_id, *_eos_ids(model)} - {None}
+        stop = {self.tokenizer.eos_token_id, *eos_ids(model)} - {None}
         out: list[str] = []
-        with torch_threads(generation_threads()), _generating(model, self.tokenizer), switch:
+        with torch_threads(generation_threads()), generating(model, self.tokenizer), switch:
             for i in range(0, len(prompts), batch_size):
                 texts = []
                 for p in prompts[i:i + batch_size]:
@@ -158,7 +172,7 @@ class ChatModel:
                         messages.insert(0, {"role": "system", "content": system})
                     texts.append(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
                                                                     tokenize=False))
-                gen, _ = _complete(model, self.tokenizer, texts, 1, max_new_tokens, stop)
+                gen, _ = complete(model, self.tokenizer, texts, 1, max_new_tokens, stop)
                 out += [text.strip() for text in self.tokenizer.batch_decode(gen, skip_special_tokens=True)]
         return out
 

@@ -41,6 +41,15 @@ def tiny_model_dir(tmp_path_factory, default_tokenizer) -> Path:
 
 
 @pytest.fixture
+def pairs_csv(tmp_path):
+    """Twelve made-up facts the tiny model can learn in a few steps."""
+    path = tmp_path / "pairs.csv"
+    rows = [(f"What is the code word for item {i}?", f"The code word for item {i} is zorblax{i}.") for i in range(12)]
+    path.write_text("question,answer\n" + "".join(f"{q},{a}\n" for q, a in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
 def runs_root(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "runs"
     monkeypatch.setenv("STUDIO_RUNS", str(root))

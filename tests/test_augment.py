@@ -103,7 +103,7 @@ def test_nucleus_sampling_draws_from_the_full_vocabularys_nucleus():
     """Top-p over the whole vocabulary, whether the nucleus fits in top_k (one path) or not (the other)."""
     import torch
 
-    from studio.augment import _nucleus_sample
+    from studio.complete import nucleus_sample
 
     logits = torch.full((1, 300), -20.0)
     logits[0, [7, 42, 99, 150, 201]] = torch.tensor([3.0, 2.5, 2.0, 1.5, 1.0])  # the 0.95 nucleus: these five
@@ -112,7 +112,7 @@ def test_nucleus_sampling_draws_from_the_full_vocabularys_nucleus():
     assert probs[[7, 42, 99, 150]].sum() < 0.95 < probs[[7, 42, 99, 150, 201]].sum()
     torch.manual_seed(0)
     for top_k in (50, 3):  # fits in top_k; wider than top_k
-        draws = _nucleus_sample(logits.expand(4000, -1), 0.95, top_k)
+        draws = nucleus_sample(logits.expand(4000, -1), 0.95, top_k)
         assert set(draws.tolist()) == {7, 42, 99, 150, 201}
         share = (draws == 7).float().mean().item()
         assert abs(share - probs[7] / probs[[7, 42, 99, 150, 201]].sum()) < 0.03
@@ -123,7 +123,7 @@ def test_the_completion_loop_writes_what_generate_writes(tiny_model_dir):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from studio.augment import _complete
+    from studio.complete import complete
     from studio.models import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
@@ -138,7 +138,7 @@ def test_the_completion_loop_writes_what_generate_writes(tiny_model_dir):
             singles.append(model.generate(ids, do_sample=False, max_new_tokens=10)[0, ids.shape[1]:].tolist())
     # Stop at the token the first row writes third: that row leaves early, the rest run on.
     stop = {singles[0][2]}
-    out, stopped = _complete(model, tokenizer, prompts, 1, 10, stop)
+    out, stopped = complete(model, tokenizer, prompts, 1, 10, stop)
     assert stopped[0]
     for single, row, ended in zip(singles, out.tolist(), stopped.tolist(), strict=True):
         end = next((i for i, t in enumerate(single) if t in stop), len(single) - 1) + 1 if ended else len(single)

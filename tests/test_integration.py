@@ -68,14 +68,15 @@ def test_default_model_decodes_from_its_own_4bit_weights():
 
 def test_drafting_loop_continues_each_prompt_as_generate_does():
     """The shared-prefix sampling loop, made greedy by a tiny temperature, against `generate` on whole prompts."""
-    from studio.augment import FEW_SHOT, _draft, _generating
+    from studio.augment import FEW_SHOT, _draft
+    from studio.complete import generating
     from studio.models import load_model, load_tokenizer
 
     model, tokenizer = load_model("default"), load_tokenizer("default")  # fp32: no bf16 ties between top tokens
     questions = ("Who founded the Brindlewick Ferry Company?", "How much is a return ticket to Hestrel Point?",
                  "When does the night boat leave?")
     prompts = [FEW_SHOT.format(question=q) for q in questions]
-    with _generating(model, tokenizer):
+    with generating(model, tokenizer):
         drafted = _draft(model, tokenizer, prompts, samples=2, max_new_tokens=16, temperature=1e-6)
         enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.inference_mode():

@@ -14,14 +14,6 @@ from studio.recipe import Recipe, apply_overrides
 from studio.train import request_stop, train
 
 
-@pytest.fixture
-def pairs_csv(tmp_path):
-    path = tmp_path / "pairs.csv"
-    rows = [(f"What is the code word for item {i}?", f"The code word for item {i} is zorblax{i}.") for i in range(12)]
-    path.write_text("question,answer\n" + "".join(f"{q},{a}\n" for q, a in rows), encoding="utf-8")
-    return path
-
-
 def tiny_recipe(model_dir, *overrides: str) -> Recipe:
     return apply_overrides(Recipe(), [
         f"model.base={model_dir}", "data.max_length=64", "data.eval_size=2", "training.batch_size=4",
