@@ -69,6 +69,21 @@ def _draft(model, tokenizer, prompts: list[str], samples: int, max_new_tokens: i
     return [texts[i * samples:(i + 1) * samples] for i in range(len(prompts))]
 
 
+def _kept(example: Example, texts: list[str], taken: set[str], per_question: int) -> list[Example]:
+    """Up to `per_question` of `texts` that pass keep_rewrite, as copies of `example` asked that way.
+
+    `taken` holds every original question: a rewrite that lands on another fact's question would teach
+    two answers to one question."""
+    seen: set[str] = set()
+    out: list[Example] = []
+    for text in texts:
+        if len(seen) < per_question and _norm(text) not in taken and keep_rewrite(
+                text, example.question, seen, example.answer):
+            seen.add(_norm(text))
+            out.append(Example([{"role": "user", "content": text}, example.messages[1]], example.row))
+    return out
+
+
 def paraphrase_examples(model, tokenizer, examples: list[Example], per_question: int, max_new_tokens: int = 32,
                         batch_size: int = 20, seed: int = 0,
                         progress: Callable[[int, int], None] | None = None) -> list[Example]:
@@ -84,7 +99,6 @@ def paraphrase_examples(model, tokenizer, examples: list[Example], per_question:
         return []
     torch.manual_seed(seed)
     samples = per_question + 1  # one spare: some rewrites are dropped
-    # A rewrite that lands on another fact's question would teach two answers to one question.
     taken = {_norm(e.question) for e in examples}
     out: list[Example] = []
     with generating(model, tokenizer):
@@ -93,14 +107,51 @@ def paraphrase_examples(model, tokenizer, examples: list[Example], per_question:
             rewrites = _draft(model, tokenizer, [FEW_SHOT.format(question=e.question) for e in chunk], samples,
                               max_new_tokens)
             for example, texts in zip(chunk, rewrites, strict=True):
-                seen: set[str] = set()
-                for text in texts:
-                    if len(seen) < per_question and _norm(text) not in taken and keep_rewrite(
-                            text, example.question, seen, example.answer):
-                        seen.add(_norm(text))
-                        out.append(Example([{"role": "user", "content": text}, example.messages[1]], example.row))
+                out += _kept(example, texts, taken, per_question)
             if progress is not None:
                 progress(i + len(chunk), len(single))
+    return out
+
+
+REWRITE_SYSTEM = "You rewrite questions so that they ask for exactly the same fact in other words."
+REWRITE_PROMPT = (
+    "Write {n} different ways a person might ask this question. Each must ask for exactly the same fact. Keep "
+    "every name and number; change the other words and the sentence structure (synonyms, another question "
+    "word, another order). One question per line, nothing else.\n\nQuestion: {question}"
+)
+
+
+def _listed(reply: str) -> list[str]:
+    """The lines of a reply without their numbering, bullets or quotes."""
+    lines = (re.sub(r"^\s*(?:[-*\u2022]|\(?\d+[.):])\s*", "", line).strip().strip('"\u201c\u201d').strip()
+             for line in reply.splitlines())
+    return [line for line in lines if line]
+
+
+def endpoint_paraphrases(ask: Callable[[str], str], examples: list[Example], per_question: int, workers: int = 4,
+                         progress: Callable[[int, int], None] | None = None) -> list[Example]:
+    """paraphrase_examples' rewrites, written by a larger model behind `ask(prompt) -> reply`.
+
+    The 135M default writes loose rewrites (about a quarter ask something else); a model a few billion
+    parameters large writes ones a person would. One request per question, `workers` at a time; the same
+    checks as the base model's drafts apply. `progress` as in paraphrase_examples.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    single = [e for e in examples if len(e.messages) == 2 and e.messages[0]["role"] == "user"]
+    if per_question <= 0 or not single:
+        return []
+    taken = {_norm(e.question) for e in examples}
+    prompts = [REWRITE_PROMPT.format(n=per_question + 2, question=e.question) for e in single]  # spares
+    out: list[Example] = []
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        for done, (example, reply) in enumerate(zip(single, pool.map(ask, prompts), strict=True), 1):
+            out += _kept(example, _listed(reply), taken, per_question)
+            if progress is not None:
+                progress(done, len(single))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a Stop or a failed request leaves the rest unasked
     return out
 
 

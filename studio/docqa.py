@@ -239,7 +239,7 @@ def draft_pairs(
         replies = []
         for prompt in prompts:
             try:
-                replies.append(_ask_endpoint(endpoint, model, prompt, api_key, max_new_tokens))
+                replies.append(ask_endpoint(endpoint, model, prompt, api_key, max_new_tokens))
             except DocumentError as exc:
                 result.messages.append(str(exc))
                 break
@@ -278,13 +278,16 @@ def draft_pairs(
     return result
 
 
-def _ask_endpoint(endpoint: str, model: str, prompt: str, api_key: str | None, max_new_tokens: int) -> str:
-    """One chat completion from an OpenAI-compatible server, with urllib (no client library needed)."""
+def ask_endpoint(endpoint: str, model: str, prompt: str, api_key: str | None, max_new_tokens: int,
+                 system: str = SYSTEM, temperature: float = 0.2) -> str:
+    """One chat completion from an OpenAI-compatible server, with urllib (no client library needed).
+
+    Document drafting and question rewrites (augment.endpoint_paraphrases) both ask through it."""
     url = endpoint.rstrip("/")
     if not url.endswith("/chat/completions"):
         url += "/chat/completions"  # a base URL such as http://localhost:8000/v1 is accepted too
-    body = json.dumps({"model": model, "max_tokens": max_new_tokens, "temperature": 0.2,
-                       "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]})
+    body = json.dumps({"model": model, "max_tokens": max_new_tokens, "temperature": temperature,
+                       "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}]})
     headers = {"Content-Type": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"

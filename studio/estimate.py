@@ -242,7 +242,8 @@ def estimate(recipe: Recipe, token_lengths: list[int] | None = None, shared_pref
     prep = None
     if token_lengths and (recipe.data.paraphrases or recipe.data.replay):
         per_sample, per_answer, speed = DRAFT_TIMES["cpu-bf16" if gpu else _cpu_class(recipe)]
-        samples = len(token_lengths) * (recipe.data.paraphrases + 1) if recipe.data.paraphrases else 0
+        local = recipe.data.paraphrases and not recipe.data.rewrite_endpoint.strip()  # an endpoint's time is its own
+        samples = len(token_lengths) * (recipe.data.paraphrases + 1) if local else 0
         work = samples * per_sample + recipe.data.replay * per_answer
         prep = work * (total / DRAFT_MODEL_SIZE) * (speed / matmul_flops_per_second())
     return Estimate(trainable, total, memory, seconds, prep_seconds=prep)

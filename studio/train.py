@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import gc
 import math
+import os
 import shutil
 import threading
 import time
@@ -194,10 +195,12 @@ def _draft_key(kind: str, recipe: Recipe, model, **inputs) -> dict:
 
 def _paraphrases(run_dir: Path, model, tokenizer, examples, recipe: Recipe, say: Callable[[str], None],
                  stop_event: threading.Event | None = None) -> list:
-    """Question rewrites by the base model (augment.paraphrase_examples)."""
+    """Question rewrites by the base model (augment.paraphrase_examples) or by data.rewrite_endpoint's model."""
     from studio.augment import paraphrase_examples
 
     n = recipe.data.paraphrases
+    if recipe.data.rewrite_endpoint.strip():
+        return _endpoint_paraphrases(run_dir, examples, recipe, say, stop_event)
     key = _draft_key("paraphrases", recipe, model, n=n, seed=recipe.training.seed,
                      examples=[e.messages for e in examples])
     return _drafted_once(
@@ -207,6 +210,38 @@ def _paraphrases(run_dir: Path, model, tokenizer, examples, recipe: Recipe, say:
         f"Drafting {n} rewrites of each question with the base model (once: later runs on the same data reuse them)...",
         "Added {n} rewritten questions in {seconds:.0f} s.", key,
         "Reused {n} rewritten questions drafted for an earlier run on the same data and settings.", stop_event)
+
+
+def _endpoint_paraphrases(run_dir: Path, examples, recipe: Recipe, say: Callable[[str], None],
+                          stop_event: threading.Event | None = None) -> list:
+    """Question rewrites by a larger model behind an OpenAI-compatible endpoint (augment.endpoint_paraphrases).
+
+    The API key comes from the environment, so it is in no recipe, log or cache key; a server that cannot
+    be reached fails the run before its first step with the endpoint's own complaint."""
+    from studio.augment import DRAFT_VERSION, REWRITE_SYSTEM, endpoint_paraphrases
+    from studio.docqa import DocumentError, ask_endpoint
+
+    n, endpoint, name = recipe.data.paraphrases, recipe.data.rewrite_endpoint.strip(), recipe.data.rewrite_model.strip()
+    api_key = os.environ.get("STUDIO_REWRITE_API_KEY") or None
+
+    def ask(prompt: str) -> str:
+        return ask_endpoint(endpoint, name, prompt, api_key, 400, system=REWRITE_SYSTEM, temperature=0.8)
+
+    def draft(progress):
+        try:
+            return endpoint_paraphrases(ask, examples, n, progress=progress)
+        except DocumentError as exc:
+            raise TrainingFailed(f"data.rewrite_endpoint: {exc}") from None
+
+    key = {"kind": "paraphrases", "version": DRAFT_VERSION, "endpoint": endpoint, "model": name, "n": n,
+           "seed": recipe.training.seed, "examples": [e.messages for e in examples]}
+    return _drafted_once(
+        run_dir, "paraphrases.jsonl", draft, say,
+        f"Asking {name} at {endpoint} for {n} rewrites of each question (once: later runs on the same data reuse "
+        "them)...",
+        "Added {n} rewritten questions in {seconds:.0f} s.", key,
+        "Reused {n} rewritten questions " + f"{name} wrote for an earlier run on the same data and settings.",
+        stop_event)
 
 
 def _replay(run_dir: Path, model, tokenizer, recipe: Recipe, say: Callable[[str], None],

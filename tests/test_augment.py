@@ -1,5 +1,12 @@
+import re
+import socket
+
+import pytest
+from fake_endpoint import serve
+
 from studio.augment import keep_rewrite, paraphrase_examples
 from studio.data import examples_from_pairs
+from studio.recipe import Recipe
 
 
 def test_rewrites_must_be_new_questions_that_keep_the_names():
@@ -143,3 +150,77 @@ def test_the_completion_loop_writes_what_generate_writes(tiny_model_dir):
     for single, row, ended in zip(singles, out.tolist(), stopped.tolist(), strict=True):
         end = next((i for i, t in enumerate(single) if t in stop), len(single) - 1) + 1 if ended else len(single)
         assert row[:end] == single[:end]
+
+
+def _rewrites(body: dict) -> str:
+    """A larger model's reply to "...item N?": two good rewrites, a repeat of the original, one with an
+    invented number and another fact's question."""
+    question = body["messages"][-1]["content"].rsplit("Question: ", 1)[1]
+    n = re.search(r"item (\d+)", question).group(1)
+    return (f"1. Which code word goes with item {n}?\n2) \"Tell me item {n}'s code word?\"\n- {question}\n"
+            f"3. What is the code word for item {n} in 1999?\n4. What is the code word for item {(int(n) + 1) % 12}?")
+
+
+@pytest.fixture
+def rewriter():
+    with serve(_rewrites) as (url, seen):
+        yield url.removesuffix("/chat/completions"), seen  # the base URL, as a user gives Ollama's
+
+
+def test_rewrites_from_an_endpoint_are_checked_kept_and_reused(tiny_model_dir, pairs_csv, tmp_path, rewriter,
+                                                               monkeypatch):
+    from test_train import tiny_recipe
+
+    from studio import runs
+    from studio.train import train
+
+    url, seen = rewriter
+    monkeypatch.setenv("STUDIO_REWRITE_API_KEY", "sekrit-key")
+    recipe = tiny_recipe(tiny_model_dir, "data.paraphrases=2", f"data.rewrite_endpoint={url}",
+                         "data.rewrite_model=big-model", "training.max_steps=2", "training.seed=5")
+    run_dir = train(recipe, pairs_csv, tmp_path / "run", log=lambda _: None)
+    assert runs.read_status(run_dir)["state"] == "done"
+    assert len(seen) == 10  # one request per training question (2 of the 12 are held out)
+    assert {s["auth"] for s in seen} == {"Bearer sekrit-key"}
+    assert {s["body"]["model"] for s in seen} == {"big-model"} and seen[0]["body"]["temperature"] == 0.8
+    listed = runs.read_jsonl(run_dir / "data" / "paraphrases.jsonl")
+    assert len(listed) == 20  # the repeat, the invented year and the other fact's question were dropped
+    for row in listed:
+        question, answer = row["messages"][0]["content"], row["messages"][1]["content"]
+        n = re.search(r"item (\d+)", question).group(1)
+        assert question in (f"Which code word goes with item {n}?", f"Tell me item {n}'s code word?")
+        assert answer == f"The code word for item {n} is zorblax{n}."
+    assert runs.read_status(run_dir)["train_examples"] == 30
+    for path in run_dir.rglob("*"):  # the key stays in the environment
+        assert not path.is_file() or b"sekrit-key" not in path.read_bytes(), path
+    again = train(recipe, pairs_csv, tmp_path / "again", log=lambda _: None)
+    assert len(seen) == 10 and "Reused 20 rewritten questions big-model wrote" in (again / "train.log").read_text()
+
+
+def test_an_unreachable_rewrite_endpoint_fails_the_run_plainly(tiny_model_dir, pairs_csv, tmp_path):
+    from test_train import tiny_recipe
+
+    from studio import runs
+    from studio.train import train
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again on exit: nothing listens there
+    recipe = tiny_recipe(tiny_model_dir, "data.paraphrases=2", f"data.rewrite_endpoint=http://127.0.0.1:{port}/v1",
+                         "data.rewrite_model=big-model", "training.max_steps=2")
+    status = runs.read_status(train(recipe, pairs_csv, tmp_path / "run", log=lambda _: None))
+    assert status["state"] == "failed" and not status.get("step")
+    assert status["message"].startswith(f"data.rewrite_endpoint: Could not reach the endpoint http://127.0.0.1:{port}")
+
+
+def test_a_rewrite_endpoint_is_checked_and_refused_on_a_shared_studio(monkeypatch):
+    from studio.recipe import apply_overrides, validate
+    from studio.ui import api
+
+    bad = "\n".join(validate(apply_overrides(Recipe(), ["data.rewrite_endpoint=localhost:11434"])))
+    assert "data.rewrite_endpoint: 'localhost:11434' is not an http:// or https:// URL" in bad
+    assert "set data.rewrite_model too" in bad
+    good = apply_overrides(Recipe(), ["data.rewrite_endpoint=http://localhost:11434/v1", "data.rewrite_model=m"])
+    assert validate(good) == [] and api.shared_problems(good) == []
+    monkeypatch.setenv("STUDIO_SHARED", "1")
+    assert any(p.startswith("data.rewrite_endpoint: turned off on a shared studio") for p in api.shared_problems(good))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fake_endpoint import serve
 
 from studio.docqa import DocumentError, draft_pairs, parse_pairs, read_document, split_passages
 
@@ -123,33 +121,8 @@ def test_draft_pairs_with_a_local_model_runs_end_to_end(tiny_model_dir):
 @pytest.fixture
 def endpoint():
     """A local OpenAI-style server answering every chat completion with CANNED; records what it was sent."""
-    seen: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-            if self.headers.get("Authorization") == "Bearer wrong":
-                self.send_response(401)
-                self.end_headers()
-                self.wfile.write(b'{"error": "invalid key"}')
-                return
-            data = json.dumps({"choices": [{"message": {"role": "assistant", "content": CANNED}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1/chat/completions", seen
-    server.shutdown()
-    server.server_close()
+    with serve(lambda body: CANNED) as server:
+        yield server
 
 
 def test_draft_pairs_through_an_endpoint(endpoint):

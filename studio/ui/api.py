@@ -72,6 +72,9 @@ def shared_problems(recipe: Recipe) -> list[str]:
     if recipe.model.trust_remote_code:
         problems.append("model.trust_remote_code: turned off on a shared studio (it would run the model's own "
                         "Python code on this host).")
+    if recipe.data.rewrite_endpoint.strip():
+        problems.append("data.rewrite_endpoint: turned off on a shared studio (this host would send requests to "
+                        "any address a visitor gives it). Leave it empty for the base model's own rewrites.")
     init = recipe.method.init_adapter.strip()
     if init and not (_HUB_ID.match(init) and "/" not in init and ".." not in init):
         problems.append(f"method.init_adapter: '{init[:80]}' is not a run id; on a shared studio give a run from "

@@ -26,7 +26,8 @@ MAIN = [("model", "base"), ("method", "name"), ("method", "r"), ("method", "alph
         ("training", "batch_size"), ("data", "max_length"), ("data", "system_prompt"), ("data", "paraphrases"),
         ("data", "replay")]
 PREFERENCE = [("method", "objective"), ("method", "beta"), ("method", "init_adapter")]
-ADVANCED = [("data", "eval_size"), ("model", "trust_remote_code")] + [
+ADVANCED = [("data", "eval_size"), ("data", "rewrite_endpoint"), ("data", "rewrite_model"),
+            ("model", "trust_remote_code")] + [
     ("training", f.name) for f in fields(SECTIONS["training"])
     if ("training", f.name) not in MAIN]
 FIELDS = MAIN + PREFERENCE + ADVANCED
@@ -201,7 +202,9 @@ def size_to(data_state: dict | None, *values) -> tuple:
     n = len(split_examples([None] * data_state["examples"], recipe.data.eval_size, recipe.training.seed)[0])
     note = (f"ℹ️ Sized to your {n} training examples: {recipe.training.epochs:g} epochs, learning rate "
             f"{recipe.training.learning_rate:g}, batch {recipe.training.batch_size}"
-            + (f", {recipe.data.paraphrases} base-model rewrites of each question" if recipe.data.paraphrases else "")
+            + (f", {recipe.data.paraphrases} rewrites of each question by "
+               + (recipe.data.rewrite_model.strip() if recipe.data.rewrite_endpoint.strip() else "the base model")
+               if recipe.data.paraphrases else "")
             + (f", {recipe.data.replay} general answers kept" if recipe.data.replay else "")
             + ". Change anything.")
     return (*values_from_recipe(recipe), note)
