@@ -52,11 +52,15 @@ class ChatModel:
         self.lock = threading.Lock()
         self.tuned_model = None
         method = "lora"
+        # A QLoRA run's base goes back on the GPU in 4-bit, as it trained: in bf16 a 7B base would not fit
+        # beside the next run on the GPU it was chosen for.
+        qlora = self.run_dir is not None and recipe.method.name == "qlora"
+        load_as = "qlora" if qlora and torch.cuda.is_available() else "lora"
         if weights is not None and (Path(weights) / "adapter_config.json").exists():
             from peft import PeftModel
 
             self.tokenizer = load_tokenizer(base, log=lambda _: None)
-            self.model = PeftModel.from_pretrained(load_model(base, "lora", log=lambda _: None), str(weights))
+            self.model = PeftModel.from_pretrained(load_model(base, load_as, log=lambda _: None), str(weights))
         elif weights is not None:
             method = "full"
             self.tokenizer = load_tokenizer(base, log=lambda _: None)

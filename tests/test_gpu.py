@@ -40,6 +40,12 @@ def test_qlora_trains_on_four_bit_weights(tiny_model_dir, pairs_csv, tmp_path):
                     log=lambda _: None)
     _learned(run_dir)
     assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
+    from studio.chat import ChatModel
+
+    model = ChatModel(run_dir)  # replies from the same 4-bit base on the GPU
+    assert next(model.model.parameters()).device.type == "cuda"
+    assert any("4bit" in type(m).__name__ for m in model.model.modules())
+    assert isinstance(model.reply("What is the code word for item 3?", max_new_tokens=8), str)
 
 
 def test_chat_and_evaluation_reply_from_the_gpu(tiny_model_dir, pairs_csv, tmp_path):
