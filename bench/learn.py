@@ -3,8 +3,13 @@
     python bench/learn.py                       # the default recipe, sized to the data, as a user gets it
     python bench/learn.py --set training.epochs=8 --set method.r=32   # try a variant
 
-A held-out answer is a hit when it contains the fact's key (case-insensitive). Prints base vs tuned
-hits, training time and the forgetting check, then one JSON line.
+Two held-out sets ask each fact twice in words the training data does not use (bench/learning/README.md):
+*everyday* questions keep the fact's own terms and change the question's form and order, as a customer
+retypes a question; *reworded* questions change the terms too (synonyms, descriptions, a step of
+inference). A held-out answer is a hit when it contains the fact's key (case-insensitive). Prints base
+vs tuned hits on both, how many held-out questions the training data happened to contain word for word
+(drafted rewrites and question forms can land on one) and the hits without them, training time and the
+forgetting check, then one JSON line.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ def key_hits(answers: list[str], keys: list[str]) -> list[bool]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(REPO / "assets" / "sample_qa.csv"))
-    parser.add_argument("--heldout", default=str(REPO / "bench" / "learning" / "heldout.csv"))
+    parser.add_argument("--heldout", default=str(REPO / "bench" / "learning" / "heldout.csv"), help="reworded set")
+    parser.add_argument("--everyday", default=str(REPO / "bench" / "learning" / "heldout_everyday.csv"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", help="run folder (default: a temporary one)")
     parser.add_argument("--skip-base", action="store_true", help="answer with the tuned model only (faster)")
@@ -39,7 +45,7 @@ def main() -> int:
     from studio.chat import ChatModel
     from studio.defaults import size_to_data
     from studio.recipe import apply_overrides, check, load
-    from studio.runs import read_metrics, read_status
+    from studio.runs import read_jsonl, read_metrics, read_status
     from studio.train import train
 
     recipe = load(REPO / "recipes" / "smollm2_135m_lora_cpu.yaml")
@@ -54,16 +60,24 @@ def main() -> int:
         print(f"run ended {status.get('state')}: {status.get('message')}")
         return 1
 
-    with open(args.heldout, encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    questions, keys = [r["question"] for r in rows], [r["key"] for r in rows]
+    from studio.question_forms import normalise
+
+    taught = {normalise(r["messages"][0]["content"]) for name in ("train", "paraphrases", "question_forms")
+              for r in read_jsonl(run_dir / "data" / f"{name}.jsonl") if (run_dir / "data" / f"{name}.jsonl").exists()}
     model = ChatModel(run_dir)
     t1 = time.time()
-    base = ["" for _ in questions] if args.skip_base else model.generate_batch(questions, tuned=False,
-                                                                                max_new_tokens=48)
-    tuned = model.generate_batch(questions, tuned=True, max_new_tokens=48)
+    sets = {}
+    for label, path in (("everyday", args.everyday), ("reworded", args.heldout)):
+        with open(path, encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        questions, keys = [r["question"] for r in rows], [r["key"] for r in rows]
+        base = ["" for _ in questions] if args.skip_base else model.generate_batch(questions, tuned=False,
+                                                                                    max_new_tokens=48)
+        tuned = model.generate_batch(questions, tuned=True, max_new_tokens=48)
+        seen = [normalise(q) in taught for q in questions]
+        sets[label] = {"questions": questions, "keys": keys, "tuned": tuned, "seen": seen,
+                       "base_hits": key_hits(base, keys), "tuned_hits": key_hits(tuned, keys)}
     gen_s = time.time() - t1
-    base_hits, tuned_hits = key_hits(base, keys), key_hits(tuned, keys)
 
     forgetting = {}
     try:
@@ -76,24 +90,33 @@ def main() -> int:
         pass
 
     losses = [m["loss"] for m in read_metrics(run_dir) if "loss" in m]
-    n = len(rows)
     print()
     print(f"recipe: epochs={recipe.training.epochs} lr={recipe.training.learning_rate} r={recipe.method.r} "
           f"alpha={recipe.method.alpha} dropout={recipe.method.dropout} batch={recipe.training.batch_size} "
           f"neftune={recipe.training.neftune_noise_alpha} precision={recipe.training.precision} "
           f"threads={os.cpu_count()}")
-    print(f"{'':24}{'base':>10}{'tuned':>10}")
-    print(f"{'paraphrase key hits':24}{sum(base_hits):>6}/{n}{sum(tuned_hits):>6}/{n}")
-    print(f"{'hit rate':24}{100 * sum(base_hits) / n:>9.1f}%{100 * sum(tuned_hits) / n:>9.1f}%")
-    print(f"training time: {status.get('train_seconds', 0):.1f} s (whole run incl. loading: {wall:.1f} s); "
-          f"final loss {losses[-1]:.3f}; generation of {2 * n} answers: {gen_s:.1f} s")
+    print(f"{'':36}{'base':>10}{'tuned':>10}")
+    for label, r in sets.items():
+        n, b, t = len(r["keys"]), sum(r["base_hits"]), sum(r["tuned_hits"])
+        print(f"{label + ' questions: key hits':36}{b:>6}/{n}{t:>6}/{n}")
+        print(f"{'  hit rate':36}{100 * b / n:>9.1f}%{100 * t / n:>9.1f}%")
+        unseen = [h for h, seen in zip(r["tuned_hits"], r["seen"], strict=True) if not seen]
+        print(f"  {sum(r['seen'])} asked word for word in the training data; tuned on the other {len(unseen)}: "
+              f"{100 * sum(unseen) / max(len(unseen), 1):.1f}%")
+    print(f"training time: {status.get('train_seconds', 0):.1f} s (whole run with loading, drafting: {wall:.1f} s); "
+          f"final loss {losses[-1]:.3f}; generation of {2 * sum(len(r['keys']) for r in sets.values())} answers: "
+          f"{gen_s:.1f} s")
     if forgetting:
         print(f"forgetting check: {forgetting.get('message', '')} (flag={forgetting.get('flag')})")
-    misses = [(q, k, a) for q, k, a, h in zip(questions, keys, tuned, tuned_hits, strict=True) if not h]
-    for q, k, a in misses[:8]:
-        print(f"  miss: {q!r} key={k!r} -> {a[:90]!r}")
+    for label, r in sets.items():
+        misses = [(q, k, a) for q, k, a, h in zip(r["questions"], r["keys"], r["tuned"], r["tuned_hits"], strict=True)
+                  if not h]
+        for q, k, a in misses[:6]:
+            print(f"  {label} miss: {q!r} key={k!r} -> {a[:90]!r}")
+    rate = {label: round(sum(r["tuned_hits"]) / len(r["keys"]), 3) for label, r in sets.items()}
+    base_rate = {label: round(sum(r["base_hits"]) / len(r["keys"]), 3) for label, r in sets.items()}
     print(json.dumps({
-        "base_hit_rate": round(sum(base_hits) / n, 3), "tuned_hit_rate": round(sum(tuned_hits) / n, 3),
+        "base_hit_rate": base_rate, "tuned_hit_rate": rate,
         "train_seconds": round(status.get("train_seconds", 0), 1), "final_loss": round(losses[-1], 4),
         "forgetting_flag": forgetting.get("flag"), "epochs": recipe.training.epochs,
         "learning_rate": recipe.training.learning_rate, "r": recipe.method.r, "run_dir": str(run_dir),

@@ -21,9 +21,10 @@ import torch
 
 from studio.complete import complete, eos_ids, generating
 from studio.data import Example
+from studio.question_forms import normalise as _norm
 
 # Bumped whenever drafting changes what it writes: drafts kept for reuse (train._drafted_once) are keyed by it.
-DRAFT_VERSION = 4
+DRAFT_VERSION = 5
 
 FEW_SHOT = (
     "Rewrite each question with different words but the same meaning.\n\n"
@@ -32,10 +33,6 @@ FEW_SHOT = (
     "Question: How much does a monthly bus pass cost?\nRewrite: What is the price of a bus pass for one month?\n\n"
     "Question: {question}\nRewrite:"
 )
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\W+", " ", text.lower()).strip()
 
 
 def _names(text: str) -> set[str]:
@@ -48,10 +45,35 @@ def _numbers(text: str) -> set[str]:
     return set(re.findall(r"\d+(?:[.,:]\d+)*", text))
 
 
+# What a question asks for, by its question word near the start. The base model's rewrites drift: "What time
+# does the Saltwren leave?" came back as "How far is Hestrel Point?" and "How long is the journey?", which,
+# trained with the 6:40 answer, teach the model to answer a distance or a duration question with a time.
+_ASKS = [(r"\b(?:in )?(?:what|which) year\b|\bwhat time\b|\bat what (?:time|hour)\b|\bwhen\b", "time"),
+         (r"\bhow long\b", "duration"), (r"\bhow many\b", "count"), (r"\bhow much\b", "amount"),
+         (r"\bhow far\b", "distance"), (r"\bhow (?:do|does|did|can|is|are)\b", "manner"), (r"\bwhy\b", "reason"),
+         (r"\bwho(?:m|se)?\b", "person"), (r"\bwhere\b", "place")]
+_COMPATIBLE = {"amount": {"count"}, "count": {"amount"}}  # "how much" and "how many" overlap in use
+
+
+def asks_for(question: str) -> str:
+    """The kind of answer a question wants ("time", "person", "amount", ..., "yes/no"); "what" when it could be any."""
+    text = question.lower().strip()
+    for pattern, kind in _ASKS:
+        found = re.search(pattern, text)
+        if found and found.start() < 25:
+            return kind
+    return "yes/no" if re.match(r"(?:can|is|are|do|does|may|will|could|should|am)\b", text) else "what"
+
+
 def keep_rewrite(rewrite: str, question: str, seen: set[str], answer: str = "") -> bool:
-    """A usable rewrite: a question of sensible length that keeps the names and invents no number."""
+    """A usable rewrite: a question of sensible length, asking for the same kind of thing, that keeps the names
+    and invents no number."""
     if _numbers(rewrite) - _numbers(question) - _numbers(answer):
         return False  # "When was it founded in 1899?": a made-up figure would teach a second, wrong fact
+    wanted, asked = asks_for(question), asks_for(rewrite)
+    if asked != wanted and asked not in ("what", *_COMPATIBLE.get(wanted, ())) or (asked == "what" and
+                                                                                  wanted == "yes/no"):
+        return False  # a time question rewritten as a distance question would teach the time as a distance
     if not rewrite.endswith("?") or _norm(rewrite) in seen or _norm(rewrite) == _norm(question):
         return False
     if not 0.4 * len(question) <= len(rewrite) <= 2.0 * len(question):

@@ -144,6 +144,12 @@ def _data_section(run_dir: Path, data_file: Path | None) -> list[str]:
         lines.append("| File | not found in `data/` |")
     lines += [f"| Examples | {len(train) + len(held)} |", f"| Training | {len(train)} |",
               f"| Held out | {len(held)} |"]
+    for name, label in (("paraphrases", "Question rewrites by the base model"),
+                        ("question_forms", "Question forms (rule-based rewordings)"),
+                        ("replay", "General answers kept (the base model's own)")):
+        added = run_dir / "data" / f"{name}.jsonl"
+        if added.exists():
+            lines.append(f"| {label} | {len(runs.read_jsonl(added))}, listed in `data/{name}.jsonl` |")
     for role, label in (("user", "Question"), ("assistant", "Answer")):
         sizes = [sum(len(m["content"]) for m in r["messages"] if m.get("role") == role) for r in train + held]
         if sizes:

@@ -192,9 +192,11 @@ def _bf16_ok() -> bool:
 def training_examples(recipe: Recipe, n: int) -> float:
     """Examples a run trains on, epochs included: the data plus what drafting adds, capped by max_steps."""
     t = recipe.training
-    # Question rewrites (data.paraphrases) add about three quarters of the asked-for copies after filtering.
-    # data.replay adds the base model's general answers, about as long as a Q&A example here.
-    examples = (n * (1 + 0.75 * recipe.data.paraphrases) + 0.9 * recipe.data.replay) * t.epochs
+    # Question rewrites (data.paraphrases) add about 0.6 of the asked-for copies after filtering (89 of 160 kept
+    # on bench/learn.py's data); question forms (data.question_forms) add every one asked for (the wrappers fill
+    # up); data.replay adds the base model's general answers, about as long as a Q&A example here.
+    rows = n * (1 + 0.6 * recipe.data.paraphrases + recipe.data.question_forms) + 0.9 * recipe.data.replay
+    examples = rows * t.epochs
     if t.max_steps:
         examples = min(examples, t.max_steps * t.batch_size * t.grad_accum)
     return examples

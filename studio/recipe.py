@@ -71,6 +71,14 @@ class DataSection:
         "run's data/paraphrases.jsonl.",
         label="Question rewrites",
     )
+    question_forms: int = _f(
+        0,
+        "Rule-based rewordings of each English question added before training (0: off): other question words "
+        "and forms ('What is X called?' -> 'What is the name of X?', 'Name X.'; 'How much is X?' -> 'What does "
+        "X cost?') and everyday ones ('Quick question: ...', all lower case). Exact and free: no drafting. "
+        "Listed in the run's data/question_forms.jsonl.",
+        label="Question forms",
+    )
     rewrite_endpoint: str = _f(
         "",
         "OpenAI-compatible URL of a larger model to write the question rewrites instead of the base model, "
@@ -350,6 +358,8 @@ def validate(recipe: Recipe) -> list[str]:
     need(not m.init_adapter.strip() or m.objective != "sft",
          "method.init_adapter: only used when method.objective is dpo or orpo. Clear it, or set the objective.")
     need(0 <= d.replay <= 200, f"data.replay: must be from 0 to 200 (got {d.replay}). Try 20.")
+    need(0 <= d.question_forms <= 8,
+         f"data.question_forms: must be from 0 to 8 (got {d.question_forms}). Try 2.")
     need(0 <= d.paraphrases <= 8, f"data.paraphrases: must be from 0 to 8 (got {d.paraphrases}). Try 2.")
     endpoint = d.rewrite_endpoint.strip()
     need(not endpoint or re.match(r"^https?://[^\s/]+", endpoint) is not None,

@@ -244,6 +244,25 @@ def _endpoint_paraphrases(run_dir: Path, examples, recipe: Recipe, say: Callable
         stop_event)
 
 
+def _question_forms(run_dir: Path, examples, rewrites, recipe: Recipe, say: Callable[[str], None]) -> list:
+    """Rule-based rewordings of each question (studio.question_forms), listed in data/question_forms.jsonl."""
+    from studio.question_forms import normalise, question_form_examples
+
+    path = run_dir / "data" / "question_forms.jsonl"
+    if path.exists():  # a resumed run trains on what it started with
+        from studio.data import Example
+
+        return [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(path)]
+    forms = question_form_examples(examples, recipe.data.question_forms, recipe.training.seed,
+                                   taken={normalise(e.question) for e in rewrites})
+    text = "".join(runs.json.dumps({"messages": e.messages, "row": e.row}, ensure_ascii=False) + "\n" for e in forms)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    say(f"Added {len(forms)} rewordings of the questions in other question forms.")
+    return forms
+
+
 def _replay(run_dir: Path, model, tokenizer, recipe: Recipe, say: Callable[[str], None],
             stop_event: threading.Event | None = None) -> list:
     """The base model's own answers to general questions (augment.replay_examples)."""
@@ -516,8 +535,11 @@ def train(
         from transformers import set_seed
 
         set_seed(recipe.training.seed)  # the adapter's random start, so the same recipe repeats in any process
-        if recipe.data.paraphrases > 0:
-            train_rows += encode(_paraphrases(run_dir, model, tokenizer, train_ex, recipe, say, stop_event))
+        rewrites = _paraphrases(run_dir, model, tokenizer, train_ex, recipe, say, stop_event) \
+            if recipe.data.paraphrases > 0 else []
+        train_rows += encode(rewrites)
+        if recipe.data.question_forms > 0:
+            train_rows += encode(_question_forms(run_dir, train_ex, rewrites, recipe, say))
         if recipe.data.replay > 0:
             train_rows += encode(_replay(run_dir, model, tokenizer, recipe, say, stop_event))
         model = apply_method(model, recipe.method, recipe.training.gradient_checkpointing)

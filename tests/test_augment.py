@@ -105,6 +105,28 @@ def test_training_with_replay_lists_the_general_answers(tiny_model_dir, tmp_path
     assert "general questions" in (run_dir / "train.log").read_text()
 
 
+def test_training_with_question_forms_lists_and_trains_on_them(tiny_model_dir, pairs_csv, tmp_path):
+    from studio import runs
+    from studio.recipe import Recipe
+    from studio.train import train
+
+    recipe = Recipe()
+    recipe.model.base = str(tiny_model_dir)
+    recipe.data.question_forms, recipe.data.eval_size = 2, 0
+    recipe.training.epochs, recipe.training.batch_size = 1, 8
+    run_dir = train(recipe, pairs_csv, tmp_path / "run", log=lambda _: None)
+    status = runs.read_status(run_dir)
+    assert status["state"] == "done"
+    forms = runs.read_jsonl(run_dir / "data" / "question_forms.jsonl")
+    assert len(forms) == 24, "two forms of each of the 12 questions"
+    assert {f["messages"][1]["content"] for f in forms} == {
+        r["messages"][1]["content"] for r in runs.read_jsonl(run_dir / "data" / "train.jsonl")}
+    for form in forms:  # each form is asked about its own item and answered with that item's answer
+        question, answer = form["messages"][0]["content"], form["messages"][1]["content"]
+        assert re.search(r"item (\d+)", question).group(1) == re.search(r"item (\d+)", answer).group(1)
+    assert status["step"] == 5, "36 examples in batches of 8: the forms are trained on"
+
+
 
 def test_nucleus_sampling_draws_from_the_full_vocabularys_nucleus():
     """Top-p over the whole vocabulary, whether the nucleus fits in top_k (one path) or not (the other)."""
@@ -224,3 +246,45 @@ def test_a_rewrite_endpoint_is_checked_and_refused_on_a_shared_studio(monkeypatc
     assert validate(good) == [] and api.shared_problems(good) == []
     monkeypatch.setenv("STUDIO_SHARED", "1")
     assert any(p.startswith("data.rewrite_endpoint: turned off on a shared studio") for p in api.shared_problems(good))
+
+
+def test_rewrites_must_ask_for_the_same_kind_of_thing():
+    from studio.augment import asks_for
+
+    q = "What time does the MV Saltwren leave Quillonmere for Hestrel Point?"
+    assert asks_for(q) == "time" and asks_for("In what year was it founded?") == "time"
+    assert not keep_rewrite("How far is Hestrel Point from Quillonmere?", q, set()), "a distance, not a time"
+    assert not keep_rewrite("How long is the MV Saltwren's trip to Hestrel Point?", q, set()), "a duration"
+    assert keep_rewrite("When does the MV Saltwren depart Quillonmere for Hestrel Point?", q, set())
+    assert keep_rewrite("Which hour does the MV Saltwren leave Quillonmere?", q, set()), "'which' can ask anything"
+    child = "How much is the child fare on Brindlewick ferries?"
+    assert keep_rewrite("What is the cost of a child fare on Brindlewick ferries?", child, set())
+    assert not keep_rewrite("Who sells the child fare on Brindlewick ferries?", child, set())
+    dog = "Can I bring my dog on a Brindlewick ferry?"
+    assert not keep_rewrite("What is the best dog on a Brindlewick ferry?", dog, set()), "no longer a yes/no question"
+
+
+def test_question_forms_are_exact_rewordings():
+    from studio.question_forms import forms_of, question_form_examples
+
+    rules, wrapped = forms_of("What is the Brindlewick loyalty programme called?")
+    assert "What is the name of the Brindlewick loyalty programme?" in rules
+    assert "Name the Brindlewick loyalty programme." in rules
+    assert "what is the brindlewick loyalty programme called" in wrapped
+    rules, _ = forms_of("How much is a car ticket on a Brindlewick ferry?")
+    assert "What does a car ticket on a Brindlewick ferry cost?" in rules
+    rules, _ = forms_of("Who is the captain of the MV Saltwren?")
+    assert "Tell me who the captain of the MV Saltwren is." in rules
+    rules, _ = forms_of("What are Brindlewick loyalty points called?")
+    assert "What are the name of Brindlewick loyalty points?" not in rules
+    assert forms_of("Wann fährt die Fähre ab?") == ([], []), "rules are for English questions only"
+
+    pairs = [("What is the MV Saltwren called?", "A ship."), ("What is the name of the MV Saltwren?", "Saltwren."),
+             ("Wie heißt das Schiff?", "Saltwren.")]
+    out = question_form_examples(examples_from_pairs(pairs), per_question=3, seed=1)
+    asked = [e.question for e in out]
+    assert len(out) == 6, "three forms for each English question, none for the German one"
+    assert "What is the name of the MV Saltwren?" not in asked, "another fact's question is not taught again"
+    assert all(e.answer == "A ship." for e in out if "called" in e.question or e.row == 1)
+    assert out == question_form_examples(examples_from_pairs(pairs), per_question=3, seed=1), "seeded"
+    assert question_form_examples(examples_from_pairs(pairs), per_question=0) == []

@@ -248,6 +248,7 @@ def _fake_run(root: Path) -> Path:
     (run / "data" / "faq|v2.csv").write_text("question,answer\nA?,B\nC?,D\n", encoding="utf-8")
     _write_jsonl(run / "data" / "train.jsonl", [_pair("A?", "Bee", 1), _pair("Long question?", "D" * 40, 2)])
     _write_jsonl(run / "data" / "eval.jsonl", [_pair("E?", "F", 3)])
+    _write_jsonl(run / "data" / "question_forms.jsonl", [_pair("Quick question: A?", "Bee", 1)])
     (run / "status.json").write_text(json.dumps({
         "state": "done", "loss": 0.1234, "eval_loss": 0.5678, "train_seconds": 12.5, "step": 6,
         "trainable_params": 1000, "total_params": 100000, "data_name": "faq|v2.csv"}))
@@ -277,6 +278,8 @@ def test_write_card_sections_hash_and_plot(tmp_path):
         assert heading in text
     assert sha256(run / "data" / "faq|v2.csv") in text
     assert "| Training | 2 |" in text and "| Held out | 1 |" in text
+    assert "| Question forms (rule-based rewordings) | 1, listed in `data/question_forms.jsonl` |" in text
+    assert "Question rewrites by the base model" not in text, "only what the run added is listed"
     assert "| Question length (characters) | mean 6, max 14 |" in text and "mean 15, max 40" in text
     assert "0.1234" in text and "0.5678" in text
     assert "| `training.learning_rate` | 0.0002 |" in text and "| `method.r` | 16 |" in text

@@ -24,7 +24,7 @@ from studio.ui.data_tab import example_lengths, is_preference, prefix_length
 MAIN = [("model", "base"), ("method", "name"), ("method", "r"), ("method", "alpha"), ("method", "dropout"),
         ("method", "target_modules"), ("training", "learning_rate"), ("training", "epochs"),
         ("training", "batch_size"), ("data", "max_length"), ("data", "system_prompt"), ("data", "paraphrases"),
-        ("data", "replay")]
+        ("data", "question_forms"), ("data", "replay")]
 PREFERENCE = [("method", "objective"), ("method", "beta"), ("method", "init_adapter")]
 ADVANCED = [("data", "eval_size"), ("data", "rewrite_endpoint"), ("data", "rewrite_model"),
             ("model", "trust_remote_code")] + [
@@ -205,6 +205,7 @@ def size_to(data_state: dict | None, *values) -> tuple:
             + (f", {recipe.data.paraphrases} rewrites of each question by "
                + (recipe.data.rewrite_model.strip() if recipe.data.rewrite_endpoint.strip() else "the base model")
                if recipe.data.paraphrases else "")
+            + (f", {recipe.data.question_forms} rule-based rewordings of each" if recipe.data.question_forms else "")
             + (f", {recipe.data.replay} general answers kept" if recipe.data.replay else "")
             + ". Change anything.")
     return (*values_from_recipe(recipe), note)
