@@ -71,7 +71,11 @@ def test_overrides():
 def test_defaults_scale_with_data_and_keep_explicit_settings(tmp_path):
     from studio.defaults import size_to_data, suggest
 
-    assert suggest(30)["training"]["epochs"] > suggest(5000)["training"]["epochs"]
+    def passes(n):  # times each fact is trained on, in any wording
+        s = suggest(n)
+        return s["training"]["epochs"] * (1 + s["data"]["question_forms"] + s["data"]["paraphrases"])
+
+    assert passes(30) > passes(300) > passes(5000), "few facts are taught more often"
     data = tmp_path / "d.csv"
     data.write_text("question,answer\n" + "".join(f"q{i}?,a{i}.\n" for i in range(30)))
     recipe = R.apply_overrides(R.Recipe(), ["training.epochs=2"])
