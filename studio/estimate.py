@@ -31,8 +31,11 @@ LOGIT_COPIES = 3
 # dearer: a step also runs thousands of small ops whose cost does not shrink with the row.
 # CPU fp32, on a 2-core AMD EPYC without AVX-512 (104-114 GFLOP/s fp32, no fast bf16): Studio's run in
 # bench/train_speed.py took 48.7 and 52.6 s where 0.35 estimated 68.4 and 71.3 s -> 0.48.
+# CPU bf16 without AMX, on a 2-core AMD EPYC with AVX-512 bf16 instructions (184 GFLOP/s fp32): its bf16
+# dot products beat its fp32 peak by more than AMX machines' training does theirs; bench/learn.py's default
+# run took 59.1 s where 0.56 estimated 121.2 s, and last default recipe 72 s against 140.3 s -> 1.12.
 # GPU: not yet measured (no GPU in the build sessions); 0.3 is a placeholder.
-EFFICIENCY = {"cpu-bf16": 0.56, "cpu-fp32": 0.48, "gpu": 0.3}
+EFFICIENCY = {"cpu-bf16": 0.56, "cpu-bf16-avx512": 1.12, "cpu-fp32": 0.48, "gpu": 0.3}
 # Python, torch, transformers, TRL, the tokenizer and the data: what a training process holds before the
 # model counts (~530 MB after the imports), plus the Trainer's and the allocator's share at the peak:
 # fitted so the sum matches bench/train_speed.py's peak RSS (1931 MB measured, default recipe; with the
@@ -44,8 +47,10 @@ RUNTIME_BYTES_CPU = 600 * 2**20
 # were taken at; scaled by model size and matmul speed. Drafting runs in the training's precision: bf16
 # on the AMX build machine (9 s and 3.1 s, own completion loop with a shared-prefix cache), fp32 on a
 # 2-core AMD EPYC without AVX-512 (43-45 s and 15-16 s), which is slower than its matmul speed predicts.
+# bf16 without AMX (the AVX-512 EPYC above): 7 s for 40 x 3 samples, 12 s for 40 x 5, 2-3 s for 20 answers.
 # GPU: not yet measured; the bf16 figures stand in. A run that reuses earlier drafts skips this.
-DRAFT_TIMES = {"cpu-bf16": (0.045, 0.155, 337e9), "cpu-fp32": (0.22, 0.78, 117e9)}
+DRAFT_TIMES = {"cpu-bf16": (0.045, 0.155, 337e9), "cpu-bf16-avx512": (0.06, 0.125, 184e9),
+               "cpu-fp32": (0.22, 0.78, 117e9)}
 DRAFT_MODEL_SIZE = 139.4e6
 # Share of a Q&A example's positions that carry a label (the answer); only these reach the LM head.
 LABELLED_SHARE = 0.5
@@ -180,7 +185,15 @@ def memory_bytes(recipe: Recipe, trainable: int, total: int, shape: dict, gpu: b
 
 def _cpu_class(recipe: Recipe) -> str:
     t = recipe.training
-    return "cpu-bf16" if t.precision in ("bf16", "fp16") or (t.precision == "auto" and _bf16_ok()) else "cpu-fp32"
+    if not (t.precision in ("bf16", "fp16") or (t.precision == "auto" and _bf16_ok())):
+        return "cpu-fp32"
+    return "cpu-bf16" if _amx() else "cpu-bf16-avx512"
+
+
+def _amx() -> bool:
+    from studio.models import cpu_has_amx
+
+    return cpu_has_amx()
 
 
 def _bf16_ok() -> bool:

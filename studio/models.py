@@ -220,6 +220,14 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def cpu_has_amx() -> bool:
+    """AMX tiles: bf16 training on them runs at a different share of the fp32 peak than on AVX-512 alone."""
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
 def qlora_problem() -> str | None:
     """Why QLoRA cannot run here, or None when it can."""
     if not torch.cuda.is_available():

@@ -38,6 +38,7 @@ def test_drafting_time_is_estimated_apart_from_training(tiny_model_dir, monkeypa
     """Drafting runs in the training's precision, and fp32 drafting on the CPU has figures of its own."""
     per_sample, per_answer, speed = E.DRAFT_TIMES[f"cpu-{precision}"]
     monkeypatch.setattr(E, "matmul_flops_per_second", lambda: speed)
+    monkeypatch.setattr(E, "_amx", lambda: True)
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     base = [f"model.base={tiny_model_dir}", f"training.precision={precision}", "training.epochs=1"]
     plain = E.estimate(apply_overrides(Recipe(), base), [60] * 40)
@@ -69,3 +70,18 @@ def test_the_shared_prefix_is_the_template_before_the_question(tiny_model_dir):
                                  "Answer briefly.")["input_ids"] for q in ("Is it open?", "Why now?"))
     assert 0 < n < len(one) and one[:n] == two[:n] and one[n] != two[n]
     assert shared_prefix_length(tokenizer, "A much longer system prompt than the one above.") > n
+
+
+def test_bf16_without_amx_has_figures_of_its_own(tiny_model_dir, monkeypatch):
+    """AVX-512 bf16 without AMX trains at another share of the fp32 peak than AMX machines do."""
+    monkeypatch.setattr(E, "matmul_flops_per_second", lambda: 1e11)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    recipe = apply_overrides(Recipe(), [f"model.base={tiny_model_dir}", "training.precision=bf16",
+                                        "data.paraphrases=2"])
+    monkeypatch.setattr(E, "_amx", lambda: True)
+    amx = E.estimate(recipe, [60] * 40)
+    monkeypatch.setattr(E, "_amx", lambda: False)
+    avx512 = E.estimate(recipe, [60] * 40)
+    ratio = E.EFFICIENCY["cpu-bf16-avx512"] / E.EFFICIENCY["cpu-bf16"]
+    assert avx512.seconds == pytest.approx(amx.seconds / ratio)
+    assert avx512.prep_seconds != pytest.approx(amx.prep_seconds)
