@@ -29,11 +29,11 @@ def suggest(n_examples: int, method: str = "lora") -> dict[str, dict]:
         lr = 1e-4
     # Small fact sets are taught in several wordings (bench/learn.py, 40 facts, questions in other words):
     # 4 rule-based question forms per question (data.question_forms: exact, free) and 2 rewrites by the base
-    # model (data.paraphrases: looser, but they change the words too), 2 epochs at 3e-3: 85% of everyday
-    # and 61% of reworded questions in 58 s, where 4 model rewrites and 4 epochs gave 85% / 47.5% in 72 s and
-    # the forms alone (no model rewrites) 76% / 44%. Many passes over few facts pull general answers towards
-    # them, so up to a few hundred rows also train on 20 of the base model's own general answers
-    # (data.replay), which kept the forgetting check level (60% -> 60-65% vs 60% -> 5-35%).
+    # model (data.paraphrases: looser, but they change the words too), 2 epochs at 3e-3: 82.9% of everyday
+    # and 50.0% of reworded questions over three seeds in 55-59 s, where 4 model rewrites and 4 epochs gave
+    # 85% / 47.5% in 72 s (one seed) and the forms alone 76-82% / 44-46%. Many passes over few facts pull
+    # general answers towards them, so up to a few hundred rows also train on 20 of the base model's own
+    # general answers (data.replay), which kept the forgetting check level (60% -> 60-65% vs 60% -> 5-35%).
     # Larger sets already vary their wording.
     sft = method in ("lora", "qlora", "full")
     small = n <= 60 and sft
