@@ -260,6 +260,8 @@ def test_rewrites_must_ask_for_the_same_kind_of_thing():
     child = "How much is the child fare on Brindlewick ferries?"
     assert keep_rewrite("What is the cost of a child fare on Brindlewick ferries?", child, set())
     assert not keep_rewrite("Who sells the child fare on Brindlewick ferries?", child, set())
+    dish = "What is the signature dish at The Salted Kettle?"
+    assert not keep_rewrite("Who is The Salted Kettle's signature dish?", dish, set()), "'what' is not narrowed"
     dog = "Can I bring my dog on a Brindlewick ferry?"
     assert not keep_rewrite("What is the best dog on a Brindlewick ferry?", dog, set()), "no longer a yes/no question"
 
