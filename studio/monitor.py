@@ -46,7 +46,7 @@ def training_warnings(metrics: list[dict]) -> list[str]:
                             "diverging. Lower the learning rate (for example to a tenth) and start again.")
         elif far_enough and recent > (1 - MIN_FALL) * start:
             peak_lr = max((r["lr"] for r in rows if isinstance(r.get("lr"), (int, float))), default=0.0)
-            fix = ("Train for more epochs (small fact sets need about 10)" if peak_lr >= HIGH_LR else
+            fix = ("Train for more epochs" if peak_lr >= HIGH_LR else
                    "Raise the learning rate (e.g. 1e-3 for LoRA on small models)")
             warnings.append(f"Loss is not falling ({start:.3f} at the start, {recent:.3f} at step {last_step}): the "
                             f"model is not learning. {fix}, and check that the data's answer column holds the "
