@@ -98,8 +98,8 @@ def run_studio(data: str, epochs: float) -> dict:
         f"method.r={HP['r']}", f"method.alpha={HP['alpha']}", f"data.max_length={HP['max_length']}",
         "data.eval_size=0", "training.save_steps=100000",
         "training.lr_scheduler=linear", "training.warmup_ratio=0",  # TRL's defaults, as in the plain script
-        # The same data and LoRA dropout as the plain script: no base-model question rewrites or general answers.
-        "data.paraphrases=0", "data.replay=0", f"method.dropout={HP['dropout']}",
+        # The same data and LoRA dropout as the plain script: no question rewrites or forms, no general answers.
+        "data.paraphrases=0", "data.question_forms=0", "data.replay=0", f"method.dropout={HP['dropout']}",
     ])
     run_dir = Path(tempfile.mkdtemp(prefix="studio-"))
     train(recipe, data, run_dir, log=lambda _: None)
