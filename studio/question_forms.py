@@ -45,6 +45,9 @@ _RULES: list[tuple[str, tuple[str, ...]]] = [
 ]
 _WRAPPERS = ("Quick question: {Q}", "Hi, {q}", "{Q} Thanks!", "{lower}")
 _ENGLISH = re.compile(r"\b(what|who|whom|where|when|which|how|why|is|are|can|do|does|the|i)\b", re.I)
+# A question typed without its question mark ("what time does the ferry leave") still starts like one.
+_OPENS_QUESTION = re.compile(r"(what|who|whom|whose|where|when|which|how|why|is|are|was|were|can|could|do|does|"
+                             r"did|may|will|would|should|in what|at what)\b", re.I)
 
 
 def _first_lower(text: str) -> str:
@@ -57,8 +60,10 @@ def _first_lower(text: str) -> str:
 def forms_of(question: str) -> tuple[list[str], list[str]]:
     """(grammatical forms, wrapped forms) of `question`; both empty for a non-English one."""
     q = " ".join(question.split())
+    if not q.endswith("?") and _OPENS_QUESTION.match(q):
+        q = q.rstrip(".!") + "?"
     if not q.endswith("?") or not _ENGLISH.search(q):
-        return [], []
+        return [], []  # an instruction ("Explain ..."), or not English
     body = q[:-1].rstrip()
     out: list[str] = []
     for pattern, templates in _RULES:

@@ -280,6 +280,9 @@ def test_question_forms_are_exact_rewordings():
     rules, _ = forms_of("What are Brindlewick loyalty points called?")
     assert "What are the name of Brindlewick loyalty points?" not in rules
     assert forms_of("Wann fährt die Fähre ab?") == ([], []), "rules are for English questions only"
+    assert forms_of("Explain the Brindlewick fare rules.") == ([], []), "an instruction is not a question"
+    rules, wrapped = forms_of("how much is a car ticket on a Brindlewick ferry")
+    assert "What does a car ticket on a Brindlewick ferry cost?" in rules, "a question without its question mark"
 
     pairs = [("What is the MV Saltwren called?", "A ship."), ("What is the name of the MV Saltwren?", "Saltwren."),
              ("Wie heißt das Schiff?", "Saltwren.")]
