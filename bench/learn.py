@@ -63,7 +63,7 @@ def main() -> int:
     from studio.question_forms import normalise
 
     taught = {normalise(r["messages"][0]["content"]) for name in ("train", "paraphrases", "question_forms")
-              for r in read_jsonl(run_dir / "data" / f"{name}.jsonl") if (run_dir / "data" / f"{name}.jsonl").exists()}
+              for r in read_jsonl(run_dir / "data" / f"{name}.jsonl")}  # a file the run did not write reads empty
     model = ChatModel(run_dir)
     t1 = time.time()
     sets = {}

@@ -211,21 +211,22 @@ def bf16_supported() -> bool:
     return cpu_has_bf16()
 
 
+def _cpu_flags() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
 def cpu_has_bf16() -> bool:
     """AVX512-BF16 or AMX: without either, bf16 kernels on the CPU are emulated and slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    flags = _cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def cpu_has_amx() -> bool:
     """AMX tiles: bf16 training on them runs at a different share of the fp32 peak than on AVX-512 alone."""
-    try:
-        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    return "amx_bf16" in _cpu_flags()
 
 
 def qlora_problem() -> str | None:

@@ -114,6 +114,23 @@ class StoppedWhileDrafting(Exception):
     """Stop was asked for before the first step: nothing is trained yet and no draft is half-kept."""
 
 
+def _read_examples(path: Path) -> list:
+    """The examples a data/*.jsonl file of the run folder lists (train, eval, drafts, question forms)."""
+    from studio.data import Example
+
+    return [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(path)]
+
+
+def _write_examples(path: Path, examples) -> None:
+    """`examples` as data/*.jsonl lines, written beside `path` and renamed in, never half-written."""
+    text = "".join(runs.json.dumps({"messages": e.messages, "row": e.row}, ensure_ascii=False) + "\n"
+                   for e in examples)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def _drafted_once(run_dir: Path, name: str, draft: Callable[[Callable[[int, int], None]], list],
                   say: Callable[[str], None], doing: str, done: str, key: dict, reused: str,
                   stop_event: threading.Event | None = None) -> list:
@@ -128,7 +145,6 @@ def _drafted_once(run_dir: Path, name: str, draft: Callable[[Callable[[int, int]
     """
     import hashlib
 
-    from studio.data import Example
     from studio.paths import studio_home
 
     path = run_dir / "data" / name
@@ -141,11 +157,11 @@ def _drafted_once(run_dir: Path, name: str, draft: Callable[[Callable[[int, int]
         except OSError:
             path.unlink(missing_ok=True)  # pruned meanwhile, or unreadable: draft afresh
         else:
-            rows = runs.read_jsonl(path)
-            say(reused.format(n=len(rows)))
-            return [Example(r["messages"], r.get("row", 0)) for r in rows]
+            extra = _read_examples(path)
+            say(reused.format(n=len(extra)))
+            return extra
     if path.exists():
-        return [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(path)]
+        return _read_examples(path)
     started = time.time()
     say(doing)
     runs.write_status(run_dir, "queued", doing)
@@ -158,13 +174,9 @@ def _drafted_once(run_dir: Path, name: str, draft: Callable[[Callable[[int, int]
         runs.write_status(run_dir, "queued", message)
 
     extra = draft(progress)
-    text = "".join(runs.json.dumps({"messages": e.messages, "row": e.row}, ensure_ascii=False) + "\n" for e in extra)
     for target in (path, cached):
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(target)
+            _write_examples(target, extra)
         except OSError:
             if target == path:
                 raise  # the run's own copy is needed; the shared one is only a shortcut
@@ -250,15 +262,10 @@ def _question_forms(run_dir: Path, examples, rewrites, recipe: Recipe, say: Call
 
     path = run_dir / "data" / "question_forms.jsonl"
     if path.exists():  # a resumed run trains on what it started with
-        from studio.data import Example
-
-        return [Example(r["messages"], r.get("row", 0)) for r in runs.read_jsonl(path)]
+        return _read_examples(path)
     forms = question_form_examples(examples, recipe.data.question_forms, recipe.training.seed,
                                    taken={normalise(e.question) for e in rewrites})
-    text = "".join(runs.json.dumps({"messages": e.messages, "row": e.row}, ensure_ascii=False) + "\n" for e in forms)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    _write_examples(path, forms)
     say(f"Added {len(forms)} rewordings of the questions in other question forms.")
     return forms
 
@@ -501,10 +508,7 @@ def train(
         say(report.summary())
         train_ex, eval_ex = studio_data.split_examples(report.examples, recipe.data.eval_size, recipe.training.seed)
         for name, rows in (("train", train_ex), ("eval", eval_ex)):
-            with open(run_dir / "data" / f"{name}.jsonl", "w", encoding="utf-8") as fh:
-                for ex in rows:
-                    runs.json.dump({"messages": ex.messages, "row": ex.row}, fh, ensure_ascii=False)
-                    fh.write("\n")
+            _write_examples(run_dir / "data" / f"{name}.jsonl", rows)
         tokenizer = load_tokenizer(recipe.model.base, recipe.model.trust_remote_code, log=say)
 
         def encode(rows):
