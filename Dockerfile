@@ -1,10 +1,13 @@
 # Studio as a Hugging Face Docker Space (or any container host): CPU by default, port 7860.
+# It listens on 0.0.0.0 (GRADIO_SERVER_NAME) so the Space's proxy reaches it: without STUDIO_AUTH that is a shared
+# studio (no server folders, remote code or caller-chosen endpoints); set the STUDIO_AUTH secret for a private one.
 #   docker build -t studio . && docker run -p 7860:7860 studio
 # On a Space with persistent storage, runs and the converted model live on /data.
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_DISABLE_TELEMETRY=1 GRADIO_ANALYTICS_ENABLED=False \
-    PORT=7860 HOME=/home/user STUDIO_HOME=/home/user/studio
+    PORT=7860 HOME=/home/user STUDIO_HOME=/home/user/studio \
+    GRADIO_SERVER_NAME=0.0.0.0
 RUN useradd -m -u 1000 user
 WORKDIR /home/user/app
 

@@ -69,8 +69,9 @@ def cmd_train(args) -> int:
         if not args.out:
             return _fail("--resume needs --out RUN_DIR (the run to continue).")
         run_dir = Path(args.out)
-        if not (run_dir / "recipe.yaml").exists():
-            return _fail(f"{run_dir} is not a run folder (no recipe.yaml).")
+        problem = runs.resume_problem(run_dir)
+        if problem:
+            return _fail(problem)  # before anything is written: the run stays as it was
         recipe = None
     else:
         if not args.data:

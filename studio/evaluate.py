@@ -180,7 +180,8 @@ def _cell(value) -> str:
     return str(value).strip()
 
 
-def evaluate_file(run_dir: str | Path, data_file: str | Path, max_new_tokens: int = 96) -> dict:
+def evaluate_file(run_dir: str | Path, data_file: str | Path, max_new_tokens: int = 96,
+                  max_questions: int | None = None) -> dict:
     """Evaluate on a file of questions, with reference answers (scored) or without (answers only).
 
     A `key` column names the fact an answer must contain ("1873"); it makes `contains` robust to answers
@@ -215,6 +216,9 @@ def evaluate_file(run_dir: str | Path, data_file: str | Path, max_new_tokens: in
         questions = [q for q, _ in rows]
         references = None
         keys = [k or None for _, k in rows] if kcol else None
+    if max_questions is not None and len(questions) > max_questions:
+        raise ValueError(f"{path.name} has {len(questions):,} questions; this studio answers at most {max_questions:,} "
+                         "in one evaluation (STUDIO_MAX_EVAL_QUESTIONS). Split the file.")
     result = evaluate_questions(run_dir, questions, references, keys, max_new_tokens)
     result["source"] = path.name
     return result

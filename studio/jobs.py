@@ -83,12 +83,11 @@ class JobManager:
     def resume(self, run_dir: Path) -> Path:
         from studio.train import train
 
-        status = runs.read_status(run_dir)
-        if status.get("state") not in ("stopped", "interrupted", "failed"):
-            raise Busy(f"Run {run_dir.name} is {status.get('state', 'unknown')}; only stopped or interrupted runs "
-                       "can be resumed.")
-        if runs.last_checkpoint(run_dir) is None:
-            raise Busy(f"Run {run_dir.name} has no checkpoint to resume from. Start a new run instead.")
+        state = runs.read_status(run_dir).get("state")
+        problem = runs.resume_problem(run_dir) if state not in runs.ACTIVE else (
+            f"Run {run_dir.name} is {state}; only stopped, interrupted or failed runs can be resumed.")
+        if problem:
+            raise Busy(problem)
 
         def target():
             train(None, None, run_dir, resume=True, stop_event=self._stop, log=self._log)

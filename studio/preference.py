@@ -180,7 +180,7 @@ def train_preference(
             train_dataset=Dataset.from_list(train_rows),
             eval_dataset=Dataset.from_list(eval_rows) if has_eval else None,
             processing_class=tokenizer,
-            callbacks=[_progress_callback(run_dir, stop_event, say)],
+            callbacks=[_progress_callback(run_dir, stop_event, say, recipe.training.save_seconds)],
         )
         seconds = run_trainer(trainer, run_dir, ckpt, stop_event, say)
         if seconds is None:

@@ -182,6 +182,11 @@ class TrainingSection:
         50, "Write a resumable checkpoint every this many updates (at most this much is lost on a crash).",
         label="Checkpoint every",
     )
+    save_seconds: int = _f(
+        60, "Also write a checkpoint once this many seconds of training have passed since the last one, so a crash "
+        "loses at most about this much (0: by updates only). Single-process runs; under accelerate launch, by "
+        "updates only.", label="Checkpoint every (seconds)",
+    )
     eval_steps: int = _f(0, "Evaluate every this many updates (0: once per epoch).", label="Eval every")
     logging_steps: int = _f(1, "Record the loss every this many updates.", label="Log every")
     seed: int = _f(42, "Random seed for the split, the adapter's start and the data order.", label="Seed")
@@ -387,6 +392,8 @@ def validate(recipe: Recipe) -> list[str]:
     need(t.neftune_noise_alpha >= 0, f"training.neftune_noise_alpha: cannot be negative (got {t.neftune_noise_alpha}).")
     need(t.precision in PRECISIONS, f"training.precision: '{t.precision}' is not one of {', '.join(PRECISIONS)}.")
     need(t.save_steps >= 1, f"training.save_steps: must be at least 1 (got {t.save_steps}).")
+    need(t.save_seconds >= 0, f"training.save_seconds: cannot be negative (got {t.save_seconds}). Use 0 to save by "
+         "updates only.")
     need(t.eval_steps >= 0, f"training.eval_steps: cannot be negative (got {t.eval_steps}). Use 0 for once per epoch.")
     need(t.logging_steps >= 1, f"training.logging_steps: must be at least 1 (got {t.logging_steps}).")
     return problems

@@ -45,7 +45,7 @@ def append_jsonl(path: Path, obj) -> None:
 def read_jsonl(path: Path) -> list[dict]:
     rows = []
     try:
-        with open(path, encoding="utf-8") as fh:
+        with _open_no_link(path) as fh:
             for line in fh:
                 try:
                     rows.append(json.loads(line))
@@ -72,14 +72,30 @@ def new_run_dir(name: str = "", root: Path | None = None) -> Path:
     raise RuntimeError("could not create a run folder")
 
 
+def linked(run_dir: Path) -> Path | None:
+    """The first symbolic link in a run folder (the folder itself included), or None.
+
+    Studio never writes one, so a link is someone pointing a run's file at another file of the machine
+    (`train.log` -> /etc/passwd): such a run is neither listed nor opened, and so nothing is read through it.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.is_symlink():
+        return run_dir
+    for folder, dirs, files in os.walk(run_dir):  # os.walk does not follow links into folders
+        for name in dirs + files:
+            if os.path.islink(os.path.join(folder, name)):
+                return Path(folder, name)
+    return None
+
+
 def resolve_run(run: str | Path, root: Path | None = None) -> Path:
-    """A run id or run folder, confined to the runs root unless given as an existing absolute folder by the CLI."""
+    """A run id, confined to the runs root: a name, never a path, and never a folder holding a link."""
     root = (Path(root) if root else runs_dir()).resolve()
     text = str(run)
     if _RUN_ID.fullmatch(text) and ".." not in text:
-        path = (root / text).resolve()
-        if path.parent == root and path.is_dir():
-            return path
+        path = root / text
+        if path.resolve().parent == root and path.is_dir() and linked(path) is None:
+            return path.resolve()
     raise RunNotFound(f"No run named '{text[:80]}'. Pick one from the list of runs.")
 
 
@@ -87,6 +103,10 @@ def resolve_run_path(run: str | Path) -> Path:
     """For the CLI: a folder path the user typed, or a run id under the runs root."""
     path = Path(run).expanduser()
     if path.is_dir() and (path / "status.json").exists():
+        link = linked(path)
+        if link is not None:
+            raise RunNotFound(f"{path} holds a symbolic link ({link}); Studio reads no run file through a link. "
+                              "Replace the link with the file itself.")
         return path.resolve()
     return resolve_run(run)
 
@@ -100,10 +120,16 @@ def write_status(run_dir: Path, state: str, message: str = "", **extra) -> dict:
     return status
 
 
+def _open_no_link(path: Path):
+    """`open(path)` for reading, refused (OSError) when the file itself is a symbolic link."""
+    return os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), encoding="utf-8")
+
+
 def read_status(run_dir: Path) -> dict:
     try:
-        return json.loads((Path(run_dir) / "status.json").read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+        with _open_no_link(Path(run_dir) / "status.json") as fh:
+            return json.load(fh)
+    except (OSError, json.JSONDecodeError):
         return {}
 
 
@@ -128,6 +154,8 @@ def mark_interrupted(root: Path | None = None, active_dirs: set[Path] = frozense
     root = Path(root) if root else runs_dir()
     changed = []
     for path in sorted(root.iterdir()) if root.exists() else []:
+        if path.is_symlink():
+            continue
         status = read_status(path)
         if status.get("state") not in ACTIVE or path.resolve() in active_dirs:
             continue
@@ -154,6 +182,23 @@ def last_checkpoint(run_dir: Path) -> Path | None:
     ckpts = [p for p in (Path(run_dir) / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     ckpts = [p for p in ckpts if _complete(p)]
     return max(ckpts, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def resume_problem(run_dir: Path) -> str | None:
+    """Why this run cannot be resumed, or None. Asked before anything is written, so a refused resume leaves the
+    run exactly as it was (an interrupted run stays interrupted, not failed)."""
+    run_dir = Path(run_dir)
+    status = read_status(run_dir)
+    state = status.get("state", "unknown")
+    if not (run_dir / "recipe.yaml").is_file():
+        return f"{run_dir} is not a run folder (no recipe.yaml)."
+    if state in ACTIVE and status.get("pid") != os.getpid() and _alive(status.get("pid")):
+        return f"Run {run_dir.name} is {state} in another process (pid {status.get('pid')}); stop it there first."
+    if state not in ("stopped", "interrupted", "failed", *ACTIVE):
+        return f"Run {run_dir.name} is {state}; only stopped, interrupted or failed runs can be resumed."
+    if last_checkpoint(run_dir) is None:
+        return f"Run {run_dir.name} has no checkpoint to resume from. Start a new run on the same data instead."
+    return None
 
 
 def final_weights(run_dir: Path) -> Path | None:
@@ -192,5 +237,6 @@ def list_runs(root: Path | None = None) -> list[dict]:
     root = Path(root) if root else runs_dir()
     if not root.exists():
         return []
-    rows = [summarize(p) for p in root.iterdir() if p.is_dir() and (p / "status.json").exists()]
+    rows = [summarize(p) for p in root.iterdir()
+            if p.is_dir() and (p / "status.json").exists() and linked(p) is None]
     return sorted(rows, key=lambda r: r["run_id"], reverse=True)

@@ -37,7 +37,8 @@ def request_stop(run_dir: Path) -> None:
         runs.write_status(run_dir, "stopping", "Stopping after the current step...")
 
 
-def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: Callable[[str], None]):
+def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: Callable[[str], None],
+                       save_seconds: float = 0):
     from transformers import TrainerCallback
 
     from studio.monitor import training_warnings
@@ -50,6 +51,10 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: C
             self.start = time.time()
             self.start_step = state.global_step
             self.start_tokens = state.num_input_tokens_seen
+            # Checkpoints by time too, so a crash loses at most `save_seconds` of training. Not across processes:
+            # each would read its own clock, and a save that some processes start and others do not hangs them all.
+            self.save_seconds = save_seconds if args.world_size == 1 else 0
+            self.last_save = time.monotonic()
             if state.is_world_process_zero:
                 runs.write_status(run_dir, "running", "Training...", step=state.global_step, total=state.max_steps)
 
@@ -57,6 +62,11 @@ def _progress_callback(run_dir: Path, stop_event: threading.Event | None, log: C
             if (stop_event is not None and stop_event.is_set()) or (run_dir / STOP_FILE).exists():
                 control.should_training_stop = True
                 control.should_save = True
+            elif self.save_seconds and time.monotonic() - self.last_save >= self.save_seconds:
+                control.should_save = True
+
+        def on_save(self, args, state, control, **kwargs):
+            self.last_save = time.monotonic()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
@@ -472,6 +482,9 @@ def train(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train and return the run folder. Never raises for a failed run: its status says `failed` and why."""
+    if resume and runs.resume_problem(Path(run_dir or "")):
+        # Refused, not failed: the run keeps the state it had (an interrupted run stays resumable by hand).
+        raise TrainingFailed(runs.resume_problem(Path(run_dir or "")))
     objective = _saved_objective(run_dir) if resume else recipe.method.objective if recipe else "sft"
     if objective != "sft":  # DPO/ORPO: the CLI, the UI and jobs all call train(), so all of them get it here
         from studio.preference import train_preference
@@ -594,7 +607,7 @@ def train(
             train_dataset=Dataset.from_list(train_rows),
             eval_dataset=Dataset.from_list(eval_rows) if has_eval else None,
             processing_class=tokenizer,
-            callbacks=[_progress_callback(run_dir, stop_event, say)],
+            callbacks=[_progress_callback(run_dir, stop_event, say, recipe.training.save_seconds)],
         )
         if packed:  # the system prompt once per packed row instead of once per example
             from studio.packed_attention import share_prefix

@@ -12,6 +12,10 @@ import tempfile
 import threading
 from pathlib import Path
 
+# Events that run the model share one gradio queue; `studio.policy.model_turns` then lets one generate at a time,
+# each waiting a bounded time, so the queue's limit only needs to let enough of them reach that wait.
+MODEL_EVENTS = {"concurrency_id": "model", "concurrency_limit": 8}
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
 
 

@@ -7,14 +7,17 @@ The named endpoints (see `studio.ui.app.API_DOC`) are thin wrappers over `train_
 
 from __future__ import annotations
 
-import os
-import re
+import contextlib
 import shutil
 import time
 from pathlib import Path
 
-from studio import runs
+from studio import policy, runs
 from studio.jobs import Busy, jobs
+
+# Re-exported: the tabs and the tests read the policy through the service layer they call.
+from studio.policy import UserError, base_problem, demo_mode, refuse_in_demo, shared_mode  # noqa: F401
+from studio.policy import recipe_problems as shared_problems
 from studio.recipe import Recipe, RecipeError, check, load, loads
 from studio.ui import downloads_dir, prune_downloads
 
@@ -23,68 +26,13 @@ RECIPES_DIR = REPO / "recipes"
 DEFAULT_RECIPE = RECIPES_DIR / "smollm2_135m_lora_cpu.yaml"
 SAMPLE_DATA = REPO / "assets" / "sample_qa.csv"
 SAMPLE_PREFERENCES = REPO / "assets" / "sample_preferences.csv"
+EXPORT_FORMATS = ("adapter", "merged", "gguf-f16", "gguf-q8_0")
 STATUS_KEYS = ("state", "message", "step", "total", "epoch", "loss", "eval_loss", "eta", "train_seconds")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
-
-
-class UserError(ValueError):
-    """Something the user can fix; the message says what and how."""
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
 def max_upload_bytes() -> int:
     """STUDIO_MAX_UPLOAD_MB (default 50): the same cap as the upload limit, enforced again when a file is read."""
-    return int(float(os.environ.get("STUDIO_MAX_UPLOAD_MB", "50")) * 1024 * 1024)
-
-
-def demo_mode() -> bool:
-    """STUDIO_DEMO=1: a public read-only deployment where nobody can start training on the host's machine."""
-    return _flag("STUDIO_DEMO")
-
-
-def shared_mode() -> bool:
-    """STUDIO_SHARED=1 (implied by STUDIO_DEMO): strangers share this host, so a recipe may not reach its files
-    or run code on it. A self-hosted studio keeps local model folders, a legitimate feature there."""
-    return demo_mode() or _flag("STUDIO_SHARED")
-
-
-def base_problem(base: str) -> str | None:
-    """Why `model.base` may not be used here, or None: on a shared studio only 'default' and hub ids."""
-    base = (base or "").strip()
-    if not shared_mode():
-        return None
-    from studio.models import is_default
-
-    if is_default(base) or (_HUB_ID.match(base) and ".." not in base and not Path(base).expanduser().exists()):
-        return None
-    return (f"model.base: '{base[:80]}' is not allowed on a shared studio (local folders are off): use 'default' "
-            "or a Hugging Face hub id such as 'Qwen/Qwen2.5-0.5B-Instruct'.")
-
-
-def shared_problems(recipe: Recipe) -> list[str]:
-    """The recipe's settings a shared studio refuses: local model folders, remote code, adapter folders."""
-    if not shared_mode():
-        return []
-    problems = [base_problem(recipe.model.base)] if base_problem(recipe.model.base) else []
-    if recipe.model.trust_remote_code:
-        problems.append("model.trust_remote_code: turned off on a shared studio (it would run the model's own "
-                        "Python code on this host).")
-    if recipe.data.rewrite_endpoint.strip():
-        problems.append("data.rewrite_endpoint: turned off on a shared studio (this host would send requests to "
-                        "any address a visitor gives it). Leave it empty for the base model's own rewrites.")
-    init = recipe.method.init_adapter.strip()
-    if init and not (_HUB_ID.match(init) and "/" not in init and ".." not in init):
-        problems.append(f"method.init_adapter: '{init[:80]}' is not a run id; on a shared studio give a run from "
-                        "the list of runs, not a folder.")
-    return problems
-
-
-def _refuse_in_demo(what: str) -> None:
-    if demo_mode():
-        raise UserError(f"This is a read-only demo: {what} is turned off. Run Studio on your own machine to train.")
+    return policy.limits().upload_bytes
 
 
 def default_recipe() -> Recipe:
@@ -128,7 +76,7 @@ def check_data(data_path: str | None, recipe: Recipe):
 
 def start(recipe: Recipe, data_path: str | None) -> str:
     """Start a run in the background and return its id; refused while another run trains."""
-    _refuse_in_demo("training")
+    refuse_in_demo("training")
     try:
         check(recipe)
     except RecipeError as exc:
@@ -182,7 +130,7 @@ def stop(run_id: str) -> dict:
 
 
 def resume(run_id: str) -> str:
-    _refuse_in_demo("training")
+    refuse_in_demo("training")
     try:
         jobs.resume(run_dir(run_id))
     except Busy as exc:
@@ -271,11 +219,11 @@ def held_out_examples(run_id: str, limit: int = 30) -> list[tuple[str, str]]:
 
 def compare(run_id: str, prompt: str, max_new_tokens: int = 96) -> dict:
     """Greedy replies of the base model and of the tuned one to `prompt`."""
-    if not prompt or not prompt.strip():
-        raise UserError("Type a question first.")
+    prompt, max_new_tokens = policy.prompt(prompt), policy.new_tokens(max_new_tokens)
     model = chat_model(run_id)
-    return {"base": model.reply(prompt, tuned=False, max_new_tokens=max_new_tokens),
-            "tuned": model.reply(prompt, tuned=True, max_new_tokens=max_new_tokens)}
+    with policy.model_turns.turn("the comparison"):
+        return {"base": model.reply(prompt, tuned=False, max_new_tokens=max_new_tokens),
+                "tuned": model.reply(prompt, tuned=True, max_new_tokens=max_new_tokens)}
 
 
 def chat_model(run_id: str):
@@ -305,14 +253,17 @@ def export(run_id: str, fmt: str) -> str:
         raise UserError("Export is not available in this version of Studio (studio.export is missing).") from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = out_root / f"{run_id}-{fmt}-{stamp}"
+    if fmt not in EXPORT_FORMATS:
+        raise UserError(f"Unknown export format '{fmt[:40]}': pick one of {', '.join(EXPORT_FORMATS)}.")
     try:
-        if fmt.startswith("gguf"):
-            # A .gguf file (checked by loading it back) plus an Ollama Modelfile, zipped together.
-            folder.mkdir(parents=True)
-            quant = fmt.split("-", 1)[1] if "-" in fmt else "f16"
-            export_run(path, "gguf", folder / f"{run_id}-{quant}.gguf", quant=quant)
-        else:
-            export_run(path, fmt, folder)
+        with policy.model_turns.turn("the export") if fmt != "adapter" else contextlib.nullcontext():
+            if fmt.startswith("gguf"):
+                # A .gguf file (checked by loading it back) plus an Ollama Modelfile, zipped together.
+                folder.mkdir(parents=True)
+                quant = fmt.split("-", 1)[1] if "-" in fmt else "f16"
+                export_run(path, "gguf", folder / f"{run_id}-{quant}.gguf", quant=quant)
+            else:
+                export_run(path, fmt, folder)
     except (FileNotFoundError, ValueError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
         raise UserError(str(exc)) from None
@@ -323,7 +274,7 @@ def export(run_id: str, fmt: str) -> str:
 
 def push(run_id: str, repo_id: str, token: str, what: str = "adapter", private: bool = True) -> str:
     """Push a run to the Hugging Face Hub; the token is used for this call only, never stored or shown."""
-    _refuse_in_demo("Pushing to the Hub")
+    refuse_in_demo("Pushing to the Hub")
     if not repo_id.strip() or "/" not in repo_id:
         raise UserError("Give the repository as owner/name, e.g. my-team/ferry-assistant.")
     if not token.strip():

@@ -31,9 +31,20 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import runs
+from studio import policy, runs
 from studio.jobs import jobs
-from studio.ui import api, chat_tab, data_tab, eval_tab, model_tab, runs_tab, train_tab, warm_training_imports
+from studio.ui import (
+    MODEL_EVENTS,
+    api,
+    chat_tab,
+    data_tab,
+    eval_tab,
+    model_tab,
+    runs_tab,
+    train_tab,
+    warm_training_imports,
+)
+from studio.ui.guard import Shield, guard_events
 
 
 def _plain_errors(fn):
@@ -90,7 +101,7 @@ def _wire_api() -> None:
     trigger.click(api_train, inputs=[data_file, recipe_yaml], outputs=[run_id], api_name="api_train")
     gr.api(api_status, api_name="api_status", queue=False)
     gr.api(api_stop, api_name="api_stop")
-    gr.api(api_compare, api_name="api_compare", concurrency_id="model", concurrency_limit=1)
+    gr.api(api_compare, api_name="api_compare", **MODEL_EVENTS)
     gr.api(api_runs, api_name="api_runs", queue=False)
 
 
@@ -138,7 +149,10 @@ def build_app() -> gr.Blocks:
         # The start-from runs for DPO/ORPO: the SFT runs finished by now (again whenever the dropdown is opened).
         demo.load(model_tab.refresh_adapters, inputs=[model.init_adapter], outputs=[model.init_adapter],
                   show_progress="hidden", api_visibility="private")
-    return demo
+    return guard_events(demo)
+
+
+QUEUE_SIZE = 64  # events waiting at once, all callers together; past it gradio answers "queue full" at once
 
 
 def _auth() -> list[tuple[str, str]] | None:
@@ -174,7 +188,7 @@ def use_queue(demo: gr.Blocks) -> gr.Blocks:
     trains the same run at 137, and drafted in 57-70 s instead of 44. At 20 ms an event waits at most
     20 ms longer to start, which no one sees next to a page's round trip.
     """
-    demo.queue(default_concurrency_limit=4)
+    demo.queue(default_concurrency_limit=4, max_size=QUEUE_SIZE)
     queue = getattr(demo, "_queue", None)  # gradio has no setting for it
     if queue is not None and hasattr(queue, "sleep_when_free"):
         queue.sleep_when_free = max(queue.sleep_when_free, 0.02)
@@ -183,15 +197,29 @@ def use_queue(demo: gr.Blocks) -> gr.Blocks:
 
 
 def launch_kwargs() -> dict:
-    """Settings for `demo.launch`: upload limit, login, no served folders beyond gradio's own cache, and the
-    studio's and Hugging Face's folders blocked outright."""
+    """Settings for `demo.launch`: upload limit (per file, and per request through `Shield`), login, no served
+    folders beyond gradio's own cache, and the studio's and Hugging Face's folders blocked outright."""
+    from starlette.middleware import Middleware
+
     return {
-        "max_file_size": f"{int(os.environ.get('STUDIO_MAX_UPLOAD_MB', '50'))}mb",
+        "max_file_size": policy.limits().upload_bytes,
         "auth": _auth(),
         "allowed_paths": [],
         "blocked_paths": _blocked_paths(),
         "footer_links": ["api"],
+        "app_kwargs": {"middleware": [Middleware(Shield)]},
     }
+
+
+def start_settings(host: str | None = None, port: int | None = None, open_to_network: bool = False) -> dict:
+    """Where to listen, and this process's mode decided from it: `--host` over GRADIO_SERVER_NAME over loopback,
+    `--port` over GRADIO_SERVER_PORT over PORT over 7860. Returns `demo.launch`'s arguments plus `notice`, the
+    line the start prints about who can reach the studio."""
+    host = host or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    port = port or int(os.environ.get("GRADIO_SERVER_PORT") or os.environ.get("PORT") or 7860)
+    settings = launch_kwargs() | {"server_name": host, "server_port": port}
+    notice = policy.configure(host, has_login=settings["auth"] is not None, open_to_network=open_to_network)
+    return settings | {"notice": notice}
 
 
 def prepare() -> None:

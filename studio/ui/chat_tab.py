@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from studio.ui import api, md_escape, warm_imports
+from studio import policy
+from studio.ui import MODEL_EVENTS, api, md_escape, warm_imports
 
 # ---- plain functions -------------------------------------------------------------------------------------------
 
@@ -58,26 +59,24 @@ def panes_for(run_id: str | None) -> tuple:
 def converse(run_id: str | None, prompt: str, base_history: list, sft_history: list, tuned_history: list,
              temperature: float, max_new_tokens: int):
     """Stream the base model's reply, then the SFT model's (three-way runs only), then the tuned model's."""
-    if not prompt or not prompt.strip():
-        raise gr.Error("Type a question first.")
+    # The caps first: the histories come from the browser, so a script can send anything as them.
+    prompt = policy.prompt(prompt, list(tuned_history or []) + list(base_history or []) + list(sft_history or []))
+    max_new_tokens, temperature = policy.new_tokens(max_new_tokens), policy.temperature(temperature)
     warm_imports()
-    try:
-        model = api.chat_model(run_id or "")
-        sft = api.sft_chat_model(run_id) if has_sft_side(run_id) else None
-    except api.UserError as exc:
-        raise gr.Error(str(exc)) from None
+    model = api.chat_model(run_id or "")
+    sft = api.sft_chat_model(run_id) if has_sft_side(run_id) else None
     base_history = list(base_history or []) + [{"role": "user", "content": prompt}]
     sft_history = list(sft_history or []) + ([{"role": "user", "content": prompt}] if sft else [])
     tuned_history = list(tuned_history or []) + [{"role": "user", "content": prompt}]
     sides = [(model, False, base_history)] + ([(sft, True, sft_history)] if sft else []) + [
         (model, True, tuned_history)]
-    for chat, tuned, history in sides:
-        messages = [{"role": m["role"], "content": m["content"]} for m in history]
-        history.append({"role": "assistant", "content": ""})
-        for text in chat.stream(messages, tuned=tuned, max_new_tokens=int(max_new_tokens),
-                                temperature=float(temperature)):
-            history[-1] = {"role": "assistant", "content": text}
-            yield base_history, sft_history, tuned_history, ""
+    with policy.model_turns.turn("the reply"):
+        for chat, tuned, history in sides:
+            messages = [{"role": m["role"], "content": m["content"]} for m in history]
+            history.append({"role": "assistant", "content": ""})
+            for text in chat.stream(messages, tuned=tuned, max_new_tokens=max_new_tokens, temperature=temperature):
+                history[-1] = {"role": "assistant", "content": text}
+                yield base_history, sft_history, tuned_history, ""
 
 
 # ---- layout ----------------------------------------------------------------------------------------------------
@@ -116,7 +115,7 @@ def build(tab: gr.Tab) -> ChatTab:
                api_visibility="private")
     example.input(pick_example, inputs=[example, answers], outputs=[prompt, expected], api_visibility="private")
     prompt.submit(converse, inputs=[run, prompt, base_chat, sft_chat, tuned_chat, temperature, max_new_tokens],
-                  outputs=[base_chat, sft_chat, tuned_chat, prompt], concurrency_id="model", concurrency_limit=1,
+                  outputs=[base_chat, sft_chat, tuned_chat, prompt], **MODEL_EVENTS,
                   api_visibility="private")
     clear.click(lambda: ([], [], [], ""), outputs=[base_chat, sft_chat, tuned_chat, expected],
                 api_visibility="private")

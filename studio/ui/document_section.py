@@ -16,7 +16,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio.ui import api, md_escape, warm_imports
+from studio import policy
+from studio.ui import MODEL_EVENTS, md_escape, warm_imports
 
 DOCUMENT_TYPES = [".txt", ".md", ".pdf", ".docx"]
 COLUMNS = ["question", "answer"]
@@ -46,13 +47,10 @@ def draft(passages: list[str], model: str, endpoint: str, api_key: str, per_pass
     if not passages:
         raise gr.Error("Upload a document first.")
     model, endpoint, api_key = (model or "").strip() or "default", (endpoint or "").strip(), (api_key or "").strip()
-    if endpoint and api.shared_mode():
-        raise gr.Error("Endpoints are turned off on a shared studio (this server would call any address given). "
-                       "Leave the endpoint empty to draft with a model here.")
-    if endpoint and not re.match(r"^https?://", endpoint):
-        raise gr.Error("The endpoint must be an http:// or https:// URL, e.g. http://localhost:8000/v1.")
-    if not endpoint and api.base_problem(model):
-        raise gr.Error(api.base_problem(model))
+    problem = policy.endpoint_problem(endpoint, "Endpoint URL") if endpoint else policy.base_problem(model)
+    if problem:
+        raise gr.Error(problem)
+    max_new_tokens = policy.new_tokens(max_new_tokens)
     from studio.docqa import draft_pairs
     from studio.models import ModelError
 
@@ -60,9 +58,11 @@ def draft(passages: list[str], model: str, endpoint: str, api_key: str, per_pass
         warm_imports()
     progress((0, len(passages)), desc="Drafting", unit="passages")
     try:
-        result = draft_pairs(passages, model=model, endpoint=endpoint or None, api_key=api_key or None,
-                             per_passage=int(per_passage), max_new_tokens=int(max_new_tokens),
-                             progress=lambda done, total: progress((done, total), desc="Drafting", unit="passages"))
+        with policy.model_turns.turn("the drafting"):
+            result = draft_pairs(passages, model=model, endpoint=endpoint or None, api_key=api_key or None,
+                                 per_passage=min(max(int(per_passage), 1), 5), max_new_tokens=max_new_tokens,
+                                 progress=lambda done, total: progress((done, total), desc="Drafting",
+                                                                       unit="passages"))
     except ModelError as exc:
         raise gr.Error(str(exc)) from None
     frame = pd.DataFrame([[p["question"], p["answer"]] for p in result.pairs], columns=COLUMNS, dtype=str)
@@ -156,5 +156,5 @@ def build() -> DocumentSection:
     document.upload(read_passages, inputs=[document], outputs=[passages, source, counted], api_visibility="private")
     document.clear(lambda: ([], "", ""), outputs=[passages, source, counted], api_visibility="private")
     draft_btn.click(draft, inputs=[passages, model, endpoint, api_key, per_passage], outputs=[table, drafted_note],
-                    concurrency_id="model", concurrency_limit=1, api_visibility="private")
+                    **MODEL_EVENTS, api_visibility="private")
     return DocumentSection(table, source, use, note)

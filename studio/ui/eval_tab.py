@@ -10,8 +10,8 @@ import json
 import gradio as gr
 import pandas as pd
 
-from studio import runs
-from studio.ui import api, md_escape
+from studio import policy, runs
+from studio.ui import MODEL_EVENTS, api, md_escape
 
 ROW_COLUMNS = ["question", "reference", "base answer", "tuned answer", "base ✓", "tuned ✓"]
 
@@ -65,20 +65,23 @@ def _picked_run(run_id: str | None):
 
 def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int):
     run_dir = _picked_run(run_id)
+    max_new_tokens = policy.new_tokens(max_new_tokens)
     if runs.final_weights(run_dir) is None:
         raise gr.Error("This run has no trained weights yet; wait for it to finish or resume it.")
     from studio.card import write_card
     from studio.evaluate import evaluate_file, evaluate_heldout
 
-    try:
-        if eval_file:
-            report = evaluate_file(run_dir, eval_file, max_new_tokens=int(max_new_tokens))
-            report["source"] = f"your file ({md_escape(eval_file.rsplit('/', 1)[-1])})"
-            runs.write_json_atomic(run_dir / "eval.json", report)
-        else:
-            report = evaluate_heldout(run_dir, max_new_tokens=int(max_new_tokens))
-    except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+    with policy.model_turns.turn("the evaluation"):
+        try:
+            if eval_file:
+                report = evaluate_file(run_dir, eval_file, max_new_tokens=max_new_tokens,
+                                       max_questions=policy.limits().eval_questions)
+                report["source"] = f"your file ({md_escape(eval_file.rsplit('/', 1)[-1])})"
+                runs.write_json_atomic(run_dir / "eval.json", report)
+            else:
+                report = evaluate_heldout(run_dir, max_new_tokens=max_new_tokens)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
     write_card(run_dir)
     return _show(report)
 
@@ -88,7 +91,8 @@ def check_forgetting(run_id: str | None) -> str:
     from studio.card import write_card
     from studio.evaluate import forgetting_check, format_forgetting
 
-    report = forgetting_check(run_dir)
+    with policy.model_turns.turn("the forgetting check"):
+        report = forgetting_check(run_dir)
     write_card(run_dir)
     if report.get("flag"):
         gr.Warning(report["message"])
@@ -122,7 +126,7 @@ def build(tab: gr.Tab) -> None:
     tab.select(refresh_runs, outputs=[run], api_visibility="private")
     refresh.click(refresh_runs, outputs=[run], api_visibility="private")
     run.change(load_saved, inputs=[run], outputs=[table, rows, forgetting], api_visibility="private")
-    go.click(evaluate_run, inputs=[run, eval_file, max_new], outputs=[table, rows], concurrency_id="model",
+    go.click(evaluate_run, inputs=[run, eval_file, max_new], outputs=[table, rows], **MODEL_EVENTS,
              api_visibility="private")
-    forget.click(check_forgetting, inputs=[run], outputs=[forgetting], concurrency_id="model",
+    forget.click(check_forgetting, inputs=[run], outputs=[forgetting], **MODEL_EVENTS,
                  api_visibility="private")

@@ -12,7 +12,7 @@ import gradio as gr
 import pandas as pd
 
 from studio import runs
-from studio.ui import api
+from studio.ui import MODEL_EVENTS, api
 
 COLUMNS = {"run_id": "run", "state": "state", "data": "data", "examples": "examples", "method": "method", "r": "r",
            "epochs": "epochs", "learning_rate": "LR", "final_loss": "loss", "eval_loss": "held-out loss",
@@ -112,12 +112,12 @@ def build(tab: gr.Tab) -> RunsTab:
     tab.select(refresh, outputs=outputs, api_visibility="private")
     compare.change(overlay_figure, inputs=[compare], outputs=[plot], api_visibility="private")
     adapter_btn.click(lambda r: export(r, "adapter"), inputs=[pick], outputs=[download], api_visibility="private")
-    merged_btn.click(lambda r: export(r, "merged"), inputs=[pick], outputs=[download], concurrency_id="model",
+    merged_btn.click(lambda r: export(r, "merged"), inputs=[pick], outputs=[download], **MODEL_EVENTS,
                      api_visibility="private")
     recipe_btn.click(lambda r: export(r, "recipe"), inputs=[pick], outputs=[download], api_visibility="private")
-    gguf_f16.click(lambda r: export(r, "gguf-f16"), inputs=[pick], outputs=[download], concurrency_id="model",
+    gguf_f16.click(lambda r: export(r, "gguf-f16"), inputs=[pick], outputs=[download], **MODEL_EVENTS,
                    api_visibility="private")
-    gguf_q8.click(lambda r: export(r, "gguf-q8_0"), inputs=[pick], outputs=[download], concurrency_id="model",
+    gguf_q8.click(lambda r: export(r, "gguf-q8_0"), inputs=[pick], outputs=[download], **MODEL_EVENTS,
                   api_visibility="private")
     push_btn.click(push, inputs=[pick, repo_id, token, what], outputs=[push_result, token], api_visibility="private")
     return RunsTab(table)
