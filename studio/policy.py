@@ -221,12 +221,18 @@ def prompt(text: str, history: list | None = None) -> str:
     if len(text) > lim.prompt_chars:
         raise UserError(f"The question is {len(text):,} characters long; this studio takes at most "
                         f"{lim.prompt_chars:,} (STUDIO_MAX_PROMPT_CHARS). Shorten it.")
-    total = len(text) + sum(len(str(m.get("content", ""))) if isinstance(m, dict) else len(str(m))
-                            for m in history or [])
+    total = len(text) + sum(_chars(m.get("content") if isinstance(m, dict) else m) for m in history or [])
     if total > lim.conversation_chars:
         raise UserError(f"The conversation is {total:,} characters long; this studio keeps at most "
                         f"{lim.conversation_chars:,}. Press Clear and ask again.")
     return text
+
+
+def _chars(content) -> int:
+    """Characters of a chat message's content: text, or gradio's list of content blocks."""
+    if isinstance(content, list):
+        return sum(_chars(block.get("text", "") if isinstance(block, dict) else block) for block in content)
+    return len(str(content or ""))
 
 
 # ---- taking turns at the model ---------------------------------------------------------------------------------

@@ -13,71 +13,19 @@ driven with gradio_client and raw HTTP.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import os
 import re
-import socket
 import tempfile
 from pathlib import Path
 
 import httpx
 import pytest
 from gradio_client import Client, handle_file
+from served import call_raw, raw_get, serve
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "assets" / "sample_qa.csv"
 PASSWD_MARK = "root:x:0:0"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(**env: str):
-    """The studio on a free port with `env` set for as long as it serves; yields its URL."""
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        from studio.ui.app import build_app, launch_kwargs, use_queue
-
-        demo = build_app()
-        use_queue(demo)
-        port = _free_port()
-        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                    **launch_kwargs())
-        try:
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            demo.close()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def raw_get(url: str, path: str) -> tuple[int, str]:
-    """GET `path` byte for byte (httpx would normalise away the `..` segments we mean to send)."""
-    host, port = url.split("//")[1].rstrip("/").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read().decode("utf-8", errors="replace")
-    finally:
-        conn.close()
-
-
-def call_raw(url: str, api_name: str, data: list) -> str:
-    """An API call through gradio's plain HTTP interface, with payloads gradio_client would never send."""
-    with httpx.Client(base_url=url, timeout=30) as http:
-        event = http.post(f"/gradio_api/call/{api_name}", json={"data": data}).json()["event_id"]
-        return http.get(f"/gradio_api/call/{api_name}/{event}").text
 
 
 @pytest.fixture(scope="module")

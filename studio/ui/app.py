@@ -75,7 +75,7 @@ def api_stop(run_id: str) -> dict:
 @_plain_errors
 def api_compare(run_id: str, prompt: str, max_new_tokens: int = 96) -> dict:
     """Replies of the base and the tuned model to one prompt: {"base": ..., "tuned": ...}."""
-    return api.compare(run_id, prompt, int(max_new_tokens))
+    return api.compare(run_id, prompt, max_new_tokens)  # checked there, against the studio's cap
 
 
 @_plain_errors

@@ -241,8 +241,16 @@ def refresh_adapters(current: str) -> gr.Dropdown:
     return gr.Dropdown(choices=adapter_choices(current or ""))
 
 
-def recipe_choices() -> list[tuple[str, str]]:
-    return [(p.name, str(p)) for p in sorted(RECIPES_DIR.glob("*.yaml"))]
+def recipe_choices() -> list[str]:
+    """The shipped recipes by file name: the page never learns where the studio is installed."""
+    return [p.name for p in sorted(RECIPES_DIR.glob("*.yaml"))]
+
+
+def load_shipped(name: str | None) -> tuple:
+    """The form filled from one of the shipped recipes, picked by name."""
+    if not name or name not in recipe_choices():
+        return (*[gr.skip()] * len(FIELDS), "Pick one of the listed recipes." if name else "")
+    return load_recipe(str(RECIPES_DIR / name))
 
 
 def load_recipe(path: str | None, source: str = "file") -> tuple:
@@ -283,7 +291,7 @@ def build() -> ModelTab:
                 "built-in small model on this computer's CPU.")
     with gr.Row():
         recipe_pick = gr.Dropdown(label="Start from a recipe", choices=recipe_choices(),
-                                  value=str(DEFAULT_RECIPE), scale=2)
+                                  value=DEFAULT_RECIPE.name, scale=2)
         load_btn = gr.Button("Load recipe", scale=1)
         upload = gr.File(label="…or upload a recipe YAML", file_types=[".yaml", ".yml"], type="filepath", scale=2,
                          height=100)
@@ -320,7 +328,7 @@ def build() -> ModelTab:
             cli = gr.Textbox(label="Run the same from a terminal", interactive=False, buttons=["copy"])
     summary_outputs = [problems, costs, yaml_view, download, cli]
 
-    picked = load_btn.click(load_recipe, inputs=[recipe_pick], outputs=[*inputs, load_note],
+    picked = load_btn.click(load_shipped, inputs=[recipe_pick], outputs=[*inputs, load_note],
                                api_visibility="private")
     uploaded = upload.upload(lambda path: load_recipe(path, "upload"), inputs=[upload], outputs=[*inputs, load_note],
                              api_visibility="private")
