@@ -281,6 +281,44 @@ def test_kill_9_mid_run_is_interrupted_then_resume_finishes(tiny_model_dir, pair
     assert (run_dir / "adapter" / "adapter_model.safetensors").exists() and not (run_dir / "adapter.tmp").exists()
 
 
+def test_checkpoints_by_time_so_a_kill_loses_under_one_interval(tiny_model_dir, pairs_csv, runs_root, tmp_path):
+    """Steps never reach save_steps here; the checkpoints come from training.save_seconds alone. The default is
+    60 s (a kill after 70 s of training loses under 60 s); the test scales it to 2 s so it runs in seconds."""
+    save_seconds, max_steps = 2, 100_000
+    recipe_path = tmp_path / "recipe.yaml"
+    tiny_recipe(tiny_model_dir, "training.batch_size=2", "training.save_steps=100000",
+                f"training.save_seconds={save_seconds}", f"training.max_steps={max_steps}").save(recipe_path)
+    run_dir = runs_root / "timed"
+    with open(tmp_path / "train.out", "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "studio", "train", str(recipe_path), "--data", str(pairs_csv),
+                                 "--out", str(run_dir)], cwd=REPO, env=subprocess_env(), stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 150
+        while True:  # 3.5 intervals of training, then kill -9 between two checkpoints
+            rows = runs.read_metrics(run_dir) if (run_dir / "metrics.jsonl").exists() else []
+            if rows and rows[-1]["elapsed"] >= 3.5 * save_seconds:
+                break
+            assert proc.poll() is None, (tmp_path / "train.out").read_text(errors="replace")
+            assert time.monotonic() < deadline, "no 7 s of training within 150 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    rows = runs.read_metrics(run_dir)
+    ckpt = runs.last_checkpoint(run_dir)
+    assert ckpt is not None, "no checkpoint by time"
+    ckpt_step = int(ckpt.name.split("-")[-1])
+    assert ckpt_step < rows[-1]["step"] < max_steps
+    at_ckpt = next(r for r in rows if r["step"] == ckpt_step)
+    lost = rows[-1]["elapsed"] - at_ckpt["elapsed"]
+    assert lost < save_seconds + 0.5, f"{lost:.1f} s of training lost"
+    assert len(list((run_dir / "checkpoints").glob("checkpoint-*"))) <= 2, "old checkpoints are rotated out"
+    # Resuming from it is the same as from any checkpoint (test_kill_9_mid_run_is_interrupted_then_resume_finishes).
+    assert runs.mark_interrupted(runs_root) == [run_dir] and runs.resume_problem(run_dir) is None
+
+
 def test_a_checkpoint_cut_short_is_not_resumed_from(tmp_path):
     for step, state in ((4, '{"global_step": 4}'), (6, '{"global_step": 6, "log_hist'), (8, None)):
         folder = tmp_path / "checkpoints" / f"checkpoint-{step}"
