@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from studio import runs
+from studio import policy, runs
 from studio.recipe import Recipe
 
 
@@ -73,7 +73,13 @@ class JobManager:
 
             self._log("Answering the held-out questions with the base and the tuned model...")
             runs.write_status(run_dir, "done", status.get("message", "") + " Evaluating held-out questions...")
-            evaluate_heldout(run_dir)
+            # Chat and this evaluation switch the same cached weights' adapter on and off: one at a time.
+            token = policy.caller.set(f"run:{run_dir.name}")
+            try:
+                with policy.model_turns.turn("the held-out evaluation"):
+                    evaluate_heldout(run_dir)
+            finally:
+                policy.caller.reset(token)
             write_card(run_dir)
             runs.write_status(run_dir, "done", status.get("message", "") + " Held-out evaluation ready.")
         except Exception as exc:  # noqa: BLE001 - evaluation is extra; the trained run stays done

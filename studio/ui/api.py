@@ -220,8 +220,9 @@ def held_out_examples(run_id: str, limit: int = 30) -> list[tuple[str, str]]:
 def compare(run_id: str, prompt: str, max_new_tokens: int = 96) -> dict:
     """Greedy replies of the base model and of the tuned one to `prompt`."""
     prompt, max_new_tokens = policy.prompt(prompt), policy.new_tokens(max_new_tokens)
-    model = chat_model(run_id)
-    with policy.model_turns.turn("the comparison"):
+    run_dir(run_id)
+    with policy.model_turns.turn("the comparison"):  # loading the model too: two loads at once share its cache
+        model = chat_model(run_id)
         return {"base": model.reply(prompt, tuned=False, max_new_tokens=max_new_tokens),
                 "tuned": model.reply(prompt, tuned=True, max_new_tokens=max_new_tokens)}
 

@@ -16,10 +16,12 @@ Scripting API (stable; call it with `gradio_client`):
 - `/api_status(run_id)` -> dict with state (queued, running, stopping, stopped, failed, done,
   interrupted), message, step, total, epoch, loss, eval_loss, eta (seconds), train_seconds.
 - `/api_stop(run_id)` -> the status dict after asking the run to stop.
-- `/api_compare(run_id, prompt, max_new_tokens=96)` -> {"base": str, "tuned": str}, greedy replies.
+- `/api_compare(run_id, prompt, max_new_tokens=96)` -> {"base": str, "tuned": str}, greedy replies (within the
+  studio's caps: STUDIO_MAX_NEW_TOKENS, STUDIO_MAX_PROMPT_CHARS; it waits at most STUDIO_MAX_WAIT_S for the model).
 - `/api_runs()` -> list of dicts (run_id, state, data, examples, base, method, r, epochs, learning_rate,
   final_loss, eval_loss, seconds, created, message).
-Every refusal is an error whose message says what to do, e.g. "A run is already training (...)".
+Every refusal is an error whose message says what to do, e.g. "A run is already training (...)". The endpoints
+and the page's own events run through `studio.ui.guard` and the checks of `studio.policy` alike.
 """
 
 from __future__ import annotations

@@ -63,20 +63,27 @@ def converse(run_id: str | None, prompt: str, base_history: list, sft_history: l
     prompt = policy.prompt(prompt, list(tuned_history or []) + list(base_history or []) + list(sft_history or []))
     max_new_tokens, temperature = policy.new_tokens(max_new_tokens), policy.temperature(temperature)
     warm_imports()
-    model = api.chat_model(run_id or "")
+    api.run_dir(run_id or "")
+    with policy.model_turns.turn("the reply"):  # loading included: two loads at once would share the model cache
+        yield from _stream_sides(run_id, prompt, base_history, sft_history, tuned_history, temperature,
+                                 max_new_tokens)
+
+
+def _stream_sides(run_id: str, prompt: str, base_history: list, sft_history: list, tuned_history: list,
+                  temperature: float, max_new_tokens: int):
+    model = api.chat_model(run_id)
     sft = api.sft_chat_model(run_id) if has_sft_side(run_id) else None
     base_history = list(base_history or []) + [{"role": "user", "content": prompt}]
     sft_history = list(sft_history or []) + ([{"role": "user", "content": prompt}] if sft else [])
     tuned_history = list(tuned_history or []) + [{"role": "user", "content": prompt}]
     sides = [(model, False, base_history)] + ([(sft, True, sft_history)] if sft else []) + [
         (model, True, tuned_history)]
-    with policy.model_turns.turn("the reply"):
-        for chat, tuned, history in sides:
-            messages = [{"role": m["role"], "content": m["content"]} for m in history]
-            history.append({"role": "assistant", "content": ""})
-            for text in chat.stream(messages, tuned=tuned, max_new_tokens=max_new_tokens, temperature=temperature):
-                history[-1] = {"role": "assistant", "content": text}
-                yield base_history, sft_history, tuned_history, ""
+    for chat, tuned, history in sides:
+        messages = [{"role": m["role"], "content": m["content"]} for m in history]
+        history.append({"role": "assistant", "content": ""})
+        for text in chat.stream(messages, tuned=tuned, max_new_tokens=max_new_tokens, temperature=temperature):
+            history[-1] = {"role": "assistant", "content": text}
+            yield base_history, sft_history, tuned_history, ""
 
 
 # ---- layout ----------------------------------------------------------------------------------------------------
