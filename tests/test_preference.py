@@ -162,16 +162,19 @@ def test_bad_init_adapter_fails_plainly(tiny_model_dir, tmp_path, runs_root):
 
 
 def test_resume_dispatches_on_the_saved_objective(tiny_model_dir, tmp_path):
-    from studio.train import _saved_objective
+    from studio.train import TrainingFailed, _saved_objective
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     tiny_recipe(tiny_model_dir, "orpo").save(run_dir / "recipe.yaml")
     assert _saved_objective(run_dir) == "orpo"
     assert _saved_objective(tmp_path / "missing") == "sft"
-    train(None, None, run_dir, resume=True, **QUIET)
-    assert "no checkpoint" in runs.read_status(run_dir)["message"]
-    assert (run_dir / "train.log").exists()
+    # Without a checkpoint the resume is refused before either path starts, and the run stays as it was.
+    runs.write_status(run_dir, "interrupted", "The studio stopped while this run was training.")
+    before = runs.read_status(run_dir)
+    with pytest.raises(TrainingFailed, match="no checkpoint"):
+        train(None, None, run_dir, resume=True, **QUIET)
+    assert runs.read_status(run_dir) == before
 
 
 def test_stop_then_resume_finishes(tiny_model_dir, tmp_path):

@@ -230,6 +230,26 @@ def test_bad_recipe_subprocess_lists_every_problem_without_a_traceback(tmp_path,
 # --- 3. faults ----------------------------------------------------------------------------------------------------
 
 
+def kill_9_when(ready, what: str, recipe_path: Path, data: Path, run_dir: Path, log_path: Path) -> subprocess.Popen:
+    """`python -m studio train` in its own process, killed with SIGKILL as soon as `ready()`."""
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "studio", "train", str(recipe_path), "--data", str(data),
+                                 "--out", str(run_dir)], cwd=REPO, env=subprocess_env(), stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 150
+        while not ready():
+            assert proc.poll() is None, log_path.read_text(errors="replace")
+            assert time.monotonic() < deadline, f"no {what} within 150 s"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    return proc
+
+
 def test_kill_9_mid_run_is_interrupted_then_resume_finishes(tiny_model_dir, pairs_csv, runs_root, tmp_path, capsys):
     save_steps, max_steps = 2, 10
     recipe_path = tmp_path / "recipe.yaml"
@@ -237,21 +257,8 @@ def test_kill_9_mid_run_is_interrupted_then_resume_finishes(tiny_model_dir, pair
                 f"training.max_steps={max_steps}").save(recipe_path)
     run_dir = runs_root / "killed"
     log_path = tmp_path / "train.out"
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "studio", "train", str(recipe_path), "--data", str(pairs_csv),
-                                 "--out", str(run_dir)], cwd=REPO, env=subprocess_env(), stdout=out,
-                                stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 150
-        while runs.last_checkpoint(run_dir) is None:
-            assert proc.poll() is None, log_path.read_text(errors="replace")
-            assert time.monotonic() < deadline, "no checkpoint within 150 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    proc = kill_9_when(lambda: runs.last_checkpoint(run_dir) is not None, "a checkpoint", recipe_path, pairs_csv,
+                       run_dir, log_path)
 
     status = runs.read_status(run_dir)
     assert status["state"] == "running" and status["pid"] == proc.pid
@@ -289,23 +296,11 @@ def test_checkpoints_by_time_so_a_kill_loses_under_one_interval(tiny_model_dir, 
     tiny_recipe(tiny_model_dir, "training.batch_size=2", "training.save_steps=100000",
                 f"training.save_seconds={save_seconds}", f"training.max_steps={max_steps}").save(recipe_path)
     run_dir = runs_root / "timed"
-    with open(tmp_path / "train.out", "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "studio", "train", str(recipe_path), "--data", str(pairs_csv),
-                                 "--out", str(run_dir)], cwd=REPO, env=subprocess_env(), stdout=out,
-                                stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 150
-        while True:  # 3.5 intervals of training, then kill -9 between two checkpoints
-            rows = runs.read_metrics(run_dir) if (run_dir / "metrics.jsonl").exists() else []
-            if rows and rows[-1]["elapsed"] >= 3.5 * save_seconds:
-                break
-            assert proc.poll() is None, (tmp_path / "train.out").read_text(errors="replace")
-            assert time.monotonic() < deadline, "no 7 s of training within 150 s"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+    def trained_long_enough() -> bool:  # 3.5 intervals, so the kill lands between two checkpoints
+        rows = runs.read_metrics(run_dir) if (run_dir / "metrics.jsonl").exists() else []
+        return bool(rows) and rows[-1]["elapsed"] >= 3.5 * save_seconds
+
+    kill_9_when(trained_long_enough, "7 s of training", recipe_path, pairs_csv, run_dir, tmp_path / "train.out")
     rows = runs.read_metrics(run_dir)
     ckpt = runs.last_checkpoint(run_dir)
     assert ckpt is not None, "no checkpoint by time"

@@ -8,7 +8,6 @@ without STUDIO_AUTH gets (see test_policy.py for that decision itself).
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
@@ -19,37 +18,8 @@ from gradio_client import Client
 from served import predict_raw, queue_call, serve
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "assets" / "sample_qa.csv"
 PASSWD_MARK = "root:x:0:0"
 MISSING = "/nonexistent-studio-probe"
-
-
-@pytest.fixture(scope="module")
-def runs_env(tmp_path_factory):
-    saved = os.environ.get("STUDIO_RUNS")
-    os.environ["STUDIO_RUNS"] = str(tmp_path_factory.mktemp("visitor-runs"))
-    yield Path(os.environ["STUDIO_RUNS"])
-    if saved is None:
-        os.environ.pop("STUDIO_RUNS", None)
-    else:
-        os.environ["STUDIO_RUNS"] = saved
-
-
-@pytest.fixture(scope="module")
-def tiny_run(runs_env, tiny_model_dir) -> str:
-    from studio import runs
-    from studio.recipe import check, loads
-    from studio.train import train
-
-    recipe = check(loads(f"""
-model: {{base: {tiny_model_dir}}}
-data: {{max_length: 64, eval_size: 0, paraphrases: 0, question_forms: 0, replay: 0}}
-method: {{name: lora, r: 2, alpha: 4}}
-training: {{epochs: 1, max_steps: 2, batch_size: 4, learning_rate: 0.001, save_steps: 50}}
-"""))
-    run_dir = train(recipe, SAMPLE, runs.new_run_dir("visitor"), log=lambda _: None)
-    assert runs.read_status(run_dir)["state"] == "done", runs.read_status(run_dir)
-    return run_dir.name
 
 
 @pytest.fixture(scope="module")
