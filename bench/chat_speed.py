@@ -5,7 +5,7 @@
 Runs the app's own path (`ChatModel.stream` on a thread of its own, the model loaded on another
 thread, as a web handler does) on the default model with a LoRA adapter (r=16, all linear layers,
 random non-zero weights: speed does not depend on what was learned). Each side is timed with the
-fast decoding path (studio/fast_decode.py: 4-bit kernels on CPUs with bf16 instructions, bf16 weight
+fast decoding path (studio/kernels/fast_decode.py: 4-bit kernels on CPUs with bf16 instructions, bf16 weight
 copies on others) and without it (fp32), and the share of greedy replies
 that come out identical on both paths is printed. Ends with one JSON line.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # as app.py: see studio.models.on_fresh_thread
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as app.py: see studio.hardware.on_fresh_thread
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -77,7 +77,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from studio.chat import ChatModel
-    from studio.models import on_fresh_thread
+    from studio.hardware import on_fresh_thread
 
     prompts = PROMPTS[: args.prompts]
     weights = on_fresh_thread(adapter_dir)

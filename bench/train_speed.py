@@ -141,7 +141,7 @@ def main() -> int:
     peaks = {name: matmul_peak(name) for name in ("float32", "bfloat16")}
     print(f"matmul peak on {os.cpu_count()} cores: fp32 {peaks['float32'] / 1e9:.0f} GFLOP/s, "
           f"bf16 {peaks['bfloat16'] / 1e9:.0f} GFLOP/s")
-    from studio.models import bf16_supported
+    from studio.hardware import bf16_supported
 
     fast_bf16 = bf16_supported()
     runs_asked = args.only or ["trl_fp32", "trl_bf16", "studio"]

@@ -19,11 +19,11 @@ from collections.abc import Callable
 
 import torch
 
-from studio.complete import complete, eos_ids, generating
 from studio.data import Example
+from studio.kernels.complete import complete, eos_ids, generating
 from studio.question_forms import normalise as _norm
 
-# Bumped whenever drafting changes what it writes: drafts kept for reuse (train._drafted_once) are keyed by it.
+# Bumped whenever drafting changes what it writes: drafts kept for reuse (studio.drafts) are keyed by it.
 DRAFT_VERSION = 5
 
 FEW_SHOT = (

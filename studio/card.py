@@ -17,6 +17,8 @@ from pathlib import Path
 import yaml
 
 from studio import runs
+from studio.evaluate import format_forgetting, format_table
+from studio.monitor import training_warnings
 from studio.recipe import load as load_recipe
 
 HUB_DEFAULT = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -158,7 +160,6 @@ def _data_section(run_dir: Path, data_file: Path | None) -> list[str]:
 
 
 def _eval_section(report: dict) -> list[str]:
-    from studio.evaluate import format_table
 
     lines = ["## Evaluation: base vs tuned", "", format_table(report), ""]
     rows = report.get("rows", [])[:SAMPLES]
@@ -176,6 +177,73 @@ def _settings_table(recipe) -> list[str]:
         for key, value in values.items():
             shown = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
             lines.append(f"| `{section}.{key}` | {md('' if shown is None else shown)} |")
+    return lines
+
+
+def _results_section(run_dir: Path, status: dict, metrics: list[dict]) -> list[str]:
+    """Final and lowest losses, steps, time, trainable share, the loss plot and the live warnings."""
+
+    lines = []
+    losses = [r["loss"] for r in metrics if r.get("loss") is not None]
+    evals = [r["eval_loss"] for r in metrics if r.get("eval_loss") is not None]
+    train_loss = status.get("loss", losses[-1] if losses else None)
+    eval_loss = status.get("eval_loss", evals[-1] if evals else None)
+    lines += ["## Results", "", "| | |", "|---|---|",
+              f"| Final training loss | {_fmt(train_loss)} |", f"| Final held-out loss | {_fmt(eval_loss)} |",
+              f"| Lowest held-out loss | {_fmt(min(evals) if evals else None)} |",
+              f"| Steps | {_fmt(status.get('step', metrics[-1].get('step') if metrics else None))} |",
+              f"| Training time (s) | {_fmt(status.get('train_seconds'), 0)} |"]
+    if status.get("trainable_params") and status.get("total_params"):
+        share = 100 * status["trainable_params"] / status["total_params"]
+        lines.append(f"| Trainable parameters | {status['trainable_params']:,} of {status['total_params']:,} "
+                     f"({share:.2f}%) |")
+    lines.append("")
+    plot = run_dir / "loss.png"
+    try:
+        drawn = plot_losses(metrics, plot)
+    except ImportError:  # Pillow comes with gradio; an engine-only install still gets a card
+        drawn = False
+    if drawn:
+        lines += ["![Training and held-out loss by step](loss.png)", ""]
+    for warning in training_warnings(metrics):
+        lines += [f"> ⚠ {md(warning)}", ""]
+
+    return lines
+
+
+def _use_section(run_dir: Path, recipe, hub_base: str, data_name: str) -> list[str]:
+    """How to ask the tuned model (CLI, PEFT or transformers) and how to repeat the run."""
+    from studio.models import is_default
+
+    base, is_adapter = recipe.model.base, recipe.method.name in ("lora", "qlora")
+    lines = []
+    weights = json.dumps(str(run_dir / ("adapter" if is_adapter else "model")))
+    lines += ["## Use", "", "Ask it from the command line:", "", "```bash",
+              f"python -m studio chat {shlex.quote(str(run_dir))} \"your question\"", "```", ""]
+    if is_adapter and is_default(base):
+        lines += [(f"Or load the adapter with PEFT. Studio's default model is the GGUF build of {HUB_DEFAULT}, "
+                   "converted once; load that same base for the same answers (the hub's full-precision weights "
+                   "give close, not identical, ones):"), "", "```python",
+                  "from peft import PeftModel", "from studio.models import load_model, load_tokenizer", "",
+                  f'model = PeftModel.from_pretrained(load_model("default"), {weights})',
+                  'tokenizer = load_tokenizer("default")', "```", ""]
+    elif is_adapter:
+        lines += ["Or load the adapter with PEFT:", "", "```python", "from peft import PeftModel",
+                  "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
+                  f"base = AutoModelForCausalLM.from_pretrained({json.dumps(hub_base)})",
+                  f"model = PeftModel.from_pretrained(base, {weights})",
+                  f"tokenizer = AutoTokenizer.from_pretrained({weights})", "```", ""]
+    else:
+        lines += ["Or load the model with transformers:", "", "```python",
+                  "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
+                  f"model = AutoModelForCausalLM.from_pretrained({weights})",
+                  f"tokenizer = AutoTokenizer.from_pretrained({weights})", "```", ""]
+    if recipe.data.system_prompt:
+        lines += [f"It was trained with the system prompt \"{md(recipe.data.system_prompt)}\"; use the same one.", ""]
+    lines += ["## Repeat this run", "", "The folder holds the recipe and a copy of the data:", "", "```bash",
+              (f"python -m studio train {shlex.quote(str(run_dir / 'recipe.yaml'))} "
+               f"--data {shlex.quote(str(run_dir / 'data' / data_name))}"), "```", ""]
+
     return lines
 
 
@@ -203,38 +271,12 @@ def write_card(run_dir: str | Path) -> Path:
     if status.get("state") and status["state"] != "done":
         lines += [f"**State: {md(status['state'])}.** {md(status.get('message', ''))}", ""]
 
-    losses = [r["loss"] for r in metrics if r.get("loss") is not None]
-    evals = [r["eval_loss"] for r in metrics if r.get("eval_loss") is not None]
-    train_loss = status.get("loss", losses[-1] if losses else None)
-    eval_loss = status.get("eval_loss", evals[-1] if evals else None)
-    lines += ["## Results", "", "| | |", "|---|---|",
-              f"| Final training loss | {_fmt(train_loss)} |", f"| Final held-out loss | {_fmt(eval_loss)} |",
-              f"| Lowest held-out loss | {_fmt(min(evals) if evals else None)} |",
-              f"| Steps | {_fmt(status.get('step', metrics[-1].get('step') if metrics else None))} |",
-              f"| Training time (s) | {_fmt(status.get('train_seconds'), 0)} |"]
-    if status.get("trainable_params") and status.get("total_params"):
-        share = 100 * status["trainable_params"] / status["total_params"]
-        lines.append(f"| Trainable parameters | {status['trainable_params']:,} of {status['total_params']:,} "
-                     f"({share:.2f}%) |")
-    lines.append("")
-    plot = run_dir / "loss.png"
-    try:
-        drawn = plot_losses(metrics, plot)
-    except ImportError:  # Pillow comes with gradio; an engine-only install still gets a card
-        drawn = False
-    if drawn:
-        lines += ["![Training and held-out loss by step](loss.png)", ""]
-    from studio.monitor import training_warnings
-
-    for warning in training_warnings(metrics):
-        lines += [f"> ⚠ {md(warning)}", ""]
-
+    lines += _results_section(run_dir, status, metrics)
     eval_report = _read_json(run_dir / "eval.json")
     if eval_report:
         lines += _eval_section(eval_report) + [""]
     forgetting = _read_json(run_dir / "forgetting.json")
     if forgetting:
-        from studio.evaluate import format_forgetting
 
         lines += ["## Forgetting check", "", "General questions the data never mentions, base vs tuned.", "",
                   format_forgetting(forgetting), ""]
@@ -245,32 +287,7 @@ def write_card(run_dir: str | Path) -> Path:
     versions = ", ".join(f"{p} {_version(p)}" for p in ("torch", "transformers", "peft", "trl"))
     lines += ["## Environment", "", f"Seed {recipe.training.seed}; {versions}.", ""]
 
-    weights = json.dumps(str(run_dir / ("adapter" if is_adapter else "model")))
-    lines += ["## Use", "", "Ask it from the command line:", "", "```bash",
-              f"python -m studio chat {shlex.quote(str(run_dir))} \"your question\"", "```", ""]
-    if is_adapter and is_default(base):
-        lines += [(f"Or load the adapter with PEFT. Studio's default model is the GGUF build of {HUB_DEFAULT}, "
-                   "converted once; load that same base for the same answers (the hub's full-precision weights "
-                   "give close, not identical, ones):"), "", "```python",
-                  "from peft import PeftModel", "from studio.models import load_model, load_tokenizer", "",
-                  f'model = PeftModel.from_pretrained(load_model("default"), {weights})',
-                  'tokenizer = load_tokenizer("default")', "```", ""]
-    elif is_adapter:
-        lines += ["Or load the adapter with PEFT:", "", "```python", "from peft import PeftModel",
-                  "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-                  f"base = AutoModelForCausalLM.from_pretrained({json.dumps(hub_base)})",
-                  f"model = PeftModel.from_pretrained(base, {weights})",
-                  f"tokenizer = AutoTokenizer.from_pretrained({weights})", "```", ""]
-    else:
-        lines += ["Or load the model with transformers:", "", "```python",
-                  "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-                  f"model = AutoModelForCausalLM.from_pretrained({weights})",
-                  f"tokenizer = AutoTokenizer.from_pretrained({weights})", "```", ""]
-    if recipe.data.system_prompt:
-        lines += [f"It was trained with the system prompt \"{md(recipe.data.system_prompt)}\"; use the same one.", ""]
-    lines += ["## Repeat this run", "", "The folder holds the recipe and a copy of the data:", "", "```bash",
-              (f"python -m studio train {shlex.quote(str(run_dir / 'recipe.yaml'))} "
-               f"--data {shlex.quote(str(run_dir / 'data' / data_name))}"), "```", ""]
+    lines += _use_section(run_dir, recipe, hub_base, data_name)
 
     card = run_dir / "README.md"
     tmp = card.with_name(".README.md.tmp")

@@ -14,6 +14,9 @@ from pathlib import Path
 import torch
 
 from studio import runs
+from studio.hardware import generation_threads, on_fresh_thread, torch_threads
+from studio.kernels.fast_decode import decoding, use_four_bit_decoding
+from studio.models import load_model, load_tokenizer
 from studio.recipe import load as load_recipe
 
 _cache: OrderedDict[str, ChatModel] = OrderedDict()
@@ -38,8 +41,6 @@ class ChatModel:
     """A base model plus (optionally) a run's weights; one generation at a time per model."""
 
     def __init__(self, run_dir: Path | None = None, base: str = "default", weights: Path | None = None):
-        from studio.models import load_model, load_tokenizer
-
         self.run_dir = Path(run_dir) if run_dir else None
         self.system_prompt = ""
         if self.run_dir is not None:
@@ -73,8 +74,6 @@ class ChatModel:
         self.has_tuned = weights is not None
         self.model = _onto_gpu(self.model).eval()
         self.tuned_model = _onto_gpu(self.tuned_model)
-        from studio.fast_decode import use_four_bit_decoding
-
         for module in (self.model, self.tuned_model):
             if module is not None:
                 use_four_bit_decoding(module)  # 4-bit kernels, or bf16 copies on CPUs without bf16: see fast_decode
@@ -125,10 +124,7 @@ class ChatModel:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
         errors: list[BaseException] = []
 
-        def run():  # on a thread that ends with the reply: see models.on_fresh_thread
-            from studio.fast_decode import decoding
-            from studio.models import generation_threads, torch_threads
-
+        def run():  # on a thread that ends with the reply: see hardware.on_fresh_thread
             try:
                 with torch_threads(generation_threads()), torch.inference_mode(), switch, decoding():
                     model.generate(**inputs, streamer=streamer, **self._gen_kwargs(max_new_tokens, temperature))
@@ -150,18 +146,15 @@ class ChatModel:
     def generate_batch(self, prompts: list[str], tuned: bool, max_new_tokens: int = 96,
                        system_prompt: str | None = None, batch_size: int = 32) -> list[str]:
         """Greedy replies for many prompts at once, for evaluation."""
-        from studio.models import on_fresh_thread
-
         with self.lock:
             return on_fresh_thread(lambda: self._generate_batch(prompts, tuned, max_new_tokens, system_prompt,
                                                                  batch_size))
 
     def _generate_batch(self, prompts, tuned, max_new_tokens, system_prompt, batch_size) -> list[str]:
-        """Through drafting's own completion loop (studio.complete) rather than `generate`: the chat
+        """Through drafting's own completion loop (studio.kernels.complete) rather than `generate`: the chat
         template's shared start (system prompt, user header) runs once a batch, finished replies leave
         the batch, and the cache grows in place. Same greedy replies, 2-4x sooner (bench/README.md)."""
-        from studio.complete import complete, eos_ids, generating
-        from studio.models import generation_threads, torch_threads
+        from studio.kernels.complete import complete, eos_ids, generating  # imports transformers: on first use
 
         model, switch = self._pick(tuned)
         system = self.system_prompt if system_prompt is None else system_prompt

@@ -12,8 +12,15 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_RECIPE = REPO / "recipes" / "smollm2_135m_lora_cpu.yaml"
+from studio.data import DocumentError, detect_preferences, load_data, read_document, split_passages
+from studio.dataset_export import export_alpaca_json, export_openai_jsonl
+from studio.docqa import draft_pairs, write_pairs_csv
+from studio.evaluate import evaluate_file, format_table
+from studio.export import export_run
+from studio.progress import request_stop
+from studio.recipe import RecipeError, load
+from studio.runs import RunNotFound, list_runs, resolve_run_path
+from studio.service import sized_recipe
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -22,8 +29,6 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def cmd_check_data(args) -> int:
-    from studio.data import load_data
-    from studio.preference_data import detect_preferences
 
     report = load_data(args.file)
     preferences = detect_preferences(args.file, report)
@@ -45,24 +50,12 @@ def cmd_check_data(args) -> int:
 
 
 def _load_recipe(args):
-    from studio.recipe import RecipeError, apply_overrides, check, load
 
-    recipe = load(args.recipe or DEFAULT_RECIPE)
-    if args.set:
-        recipe = apply_overrides(recipe, args.set)
-    if not args.recipe:
-        from studio.defaults import size_to_data
-
-        recipe = size_to_data(recipe, args.data, explicit=args.set or [])
-    try:
-        return check(recipe)
-    except RecipeError:
-        raise
+    return sized_recipe(args.data, load(args.recipe) if args.recipe else None, args.set or [])
 
 
 def cmd_train(args) -> int:
     from studio import runs
-    from studio.recipe import RecipeError
     from studio.train import train
 
     if args.resume:
@@ -94,7 +87,6 @@ def cmd_train(args) -> int:
 
 def cmd_chat(args) -> int:
     from studio.chat import ChatModel
-    from studio.runs import RunNotFound, resolve_run_path
 
     try:
         run_dir = resolve_run_path(args.run_dir)
@@ -107,8 +99,6 @@ def cmd_chat(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from studio.evaluate import evaluate_file
-    from studio.runs import RunNotFound, resolve_run_path
 
     try:
         run_dir = resolve_run_path(args.run_dir)
@@ -121,7 +111,6 @@ def cmd_eval(args) -> int:
     text = json.dumps(report, ensure_ascii=False, indent=1)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
-    from studio.evaluate import format_table
 
     print(format_table(report))
     if args.out:
@@ -130,9 +119,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from studio.export import export_run
     from studio.models import ModelError
-    from studio.runs import RunNotFound, resolve_run_path
 
     try:
         run_dir = resolve_run_path(args.run_dir)
@@ -145,8 +132,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_export_data(args) -> int:
-    from studio.data import load_data
-    from studio.dataset_export import export_alpaca_json, export_openai_jsonl
 
     report = load_data(args.file)
     if not report.ok:
@@ -162,7 +147,6 @@ def cmd_export_data(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from studio.runs import list_runs
 
     rows = list_runs()
     if args.json:
@@ -174,8 +158,6 @@ def cmd_runs(args) -> int:
 
 
 def cmd_stop(args) -> int:
-    from studio.runs import RunNotFound, resolve_run_path
-    from studio.train import request_stop
 
     try:
         request_stop(resolve_run_path(args.run_dir))
@@ -186,7 +168,6 @@ def cmd_stop(args) -> int:
 
 
 def cmd_generate_qa(args) -> int:
-    from studio.docqa import DocumentError, draft_pairs, read_document, split_passages, write_pairs_csv
     from studio.models import ModelError
 
     try:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from studio.recipe import Recipe
+from studio.data import load_data, split_examples
+from studio.recipe import MethodSection, Recipe
+
+METHOD = MethodSection()  # rank and alpha: the recipe's own defaults, written once there
 
 
 def suggest(n_examples: int, method: str = "lora") -> dict[str, dict]:
@@ -27,19 +30,16 @@ def suggest(n_examples: int, method: str = "lora") -> dict[str, dict]:
         lr = min(lr, 2e-5) if n > 60 else 5e-5
     elif method == "head":
         lr = 1e-4
-    # Small fact sets are taught in several wordings (bench/learn.py, 40 facts, questions in other words):
-    # 4 rule-based question forms per question (data.question_forms: exact, free) and 2 rewrites by the base
-    # model (data.paraphrases: looser, but they change the words too), 2 epochs at 3e-3: 82.9% of everyday
-    # and 50.0% of reworded questions over three seeds in 55-59 s, where 4 model rewrites and 4 epochs gave
-    # 85% / 47.5% in 72 s (one seed) and the forms alone 76-82% / 44-46%. Many passes over few facts pull
-    # general answers towards them, so up to a few hundred rows also train on 20 of the base model's own
-    # general answers (data.replay), which kept the forgetting check level (60% -> 60-65% vs 60% -> 5-35%).
-    # Larger sets already vary their wording.
+    # Small fact sets are taught in several wordings: rule-based question forms (exact, free) and rewrites by the
+    # base model (looser, but they change the words too), a few passes at a high rate; bench/README.md has the
+    # runs behind these figures. Many passes over few facts pull general answers towards them, so up to a few
+    # hundred rows also train on the base model's own answers to general questions (data.replay), which keeps
+    # the forgetting check level. Larger sets already vary their wording.
     sft = method in ("lora", "qlora", "full")
     small = n <= 60 and sft
     return {
         "training": {"epochs": epochs, "learning_rate": lr, "batch_size": min(batch, n), "warmup_ratio": 0.05},
-        "method": {"r": 16, "alpha": 32, "dropout": 0.0},
+        "method": {"r": METHOD.r, "alpha": METHOD.alpha, "dropout": 0.0},  # no dropout: ~17% of a CPU step, no gain
         "data": {"paraphrases": 2 if small else 0, "question_forms": 4 if small else 0,
                  "replay": 20 if n <= 300 and sft else 0},
     }
@@ -49,7 +49,6 @@ def size_to_data(recipe: Recipe, data_path: str | Path | None, explicit: list[st
     """Apply `suggest()` for the data in `data_path`, keeping every setting the user set explicitly."""
     if not data_path:
         return recipe
-    from studio.data import load_data, split_examples
 
     report = load_data(data_path, columns=recipe.data.columns or None)
     if not report.ok:

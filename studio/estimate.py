@@ -16,7 +16,10 @@ import functools
 import time
 from dataclasses import dataclass
 
-from studio.recipe import Recipe
+from studio import hardware
+from studio.jobs import jobs
+from studio.paths import studio_home
+from studio.recipe import MethodSection, Recipe
 
 # Values kept per token per layer for the backward pass, in units of the hidden size (attention inputs,
 # q/k/v, the MLP's wider intermediate, norms, residuals). About 34 bytes x hidden in 16-bit is the
@@ -33,8 +36,8 @@ LOGIT_COPIES = 3
 # bench/train_speed.py took 48.7 and 52.6 s where 0.35 estimated 68.4 and 71.3 s -> 0.48.
 # CPU bf16 without AMX, on a 2-core AMD EPYC with AVX-512 bf16 instructions (184 GFLOP/s fp32): its bf16
 # dot products beat its fp32 peak by more than AMX machines' training does theirs; bench/learn.py's default
-# run took 59.1 s where 0.56 estimated 121.2 s, and last default recipe 72 s against 140.3 s -> 1.12.
-# GPU: not yet measured (no GPU in the build sessions); 0.3 is a placeholder.
+# run took 59.1 s where 0.56 estimated 121.2 s, and the default recipe 72 s against 140.3 s -> 1.12.
+# GPU: not measured; 0.3 is a placeholder.
 EFFICIENCY = {"cpu-bf16": 0.56, "cpu-bf16-avx512": 1.12, "cpu-fp32": 0.48, "gpu": 0.3}
 # Python, torch, transformers, TRL, the tokenizer and the data: what a training process holds before the
 # model counts (~530 MB after the imports), plus the Trainer's and the allocator's share at the peak:
@@ -48,7 +51,7 @@ RUNTIME_BYTES_CPU = 600 * 2**20
 # on the AMX build machine (9 s and 3.1 s, own completion loop with a shared-prefix cache), fp32 on a
 # 2-core AMD EPYC without AVX-512 (43-45 s and 15-16 s), which is slower than its matmul speed predicts.
 # bf16 without AMX (the AVX-512 EPYC above): 7 s for 40 x 3 samples, 12 s for 40 x 5, 2-3 s for 20 answers.
-# GPU: not yet measured; the bf16 figures stand in. A run that reuses earlier drafts skips this.
+# GPU: not measured; the bf16 figures stand in. A run that reuses earlier drafts skips this.
 DRAFT_TIMES = {"cpu-bf16": (0.045, 0.155, 337e9), "cpu-bf16-avx512": (0.06, 0.125, 184e9),
                "cpu-fp32": (0.22, 0.78, 117e9)}
 DRAFT_MODEL_SIZE = 139.4e6
@@ -77,8 +80,7 @@ def _meta_counts(base: str, method: str, r: int, target_modules: str, trust_remo
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from studio.models import apply_method, count_parameters, resolve_model
-    from studio.recipe import MethodSection
+    from studio.models import apply_method, count_parameters, resolve_model  # imports torch
 
     name = resolve_model(base, log=lambda _: None)
     config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
@@ -113,9 +115,6 @@ def matmul_flops_per_second() -> float:
     import os
 
     import torch
-
-    from studio.jobs import jobs
-    from studio.paths import studio_home
 
     machine = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu x{os.cpu_count()}"
     cache = studio_home() / "matmul_flops.json"
@@ -191,15 +190,11 @@ def _cpu_class(recipe: Recipe) -> str:
 
 
 def _amx() -> bool:
-    from studio.models import cpu_has_amx
-
-    return cpu_has_amx()
+    return hardware.cpu_has_amx()
 
 
 def _bf16_ok() -> bool:
-    from studio.models import bf16_supported
-
-    return bf16_supported()
+    return hardware.bf16_supported()
 
 
 def training_examples(recipe: Recipe, n: int) -> float:
@@ -222,7 +217,7 @@ def training_flops(recipe: Recipe, trainable: int, total: int, token_lengths: li
     A full fine-tune is the familiar 6N; LoRA saves the weight gradients of the frozen part (~4N).
     Checkpointing recomputes the forward pass (+2N). Attention's own FLOPs are left out: at the
     sequence lengths of Q&A data they are a few percent. `shared_prefix` tokens of every example but
-    one a batch are computed once (CPU packed rows: packed_attention.SharedPrefixCollator).
+    one a batch are computed once (CPU packed rows: kernels.packed_attention.SharedPrefixCollator).
     """
     t = recipe.training
     per_token = 4 * total + 2 * trainable + (2 * total if t.gradient_checkpointing else 0)

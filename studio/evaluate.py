@@ -14,17 +14,10 @@ import string
 from pathlib import Path
 
 from studio import runs
-from studio.data import Example
+from studio.data import SYNONYMS, TURN_KEYS, DataReport, Example, cell, find_column, load_data, norm, read_records
 from studio.paths import ASSETS
 
 GENERAL_PROMPTS = ASSETS / "general_prompts.jsonl"
-
-# Normalised column names (lowercase, letters and digits only). Kept here rather than borrowed from the data
-# module: there a missing answer column is guessed from the second column, here it must be named.
-QUESTION_NAMES = ("question", "questions", "prompt", "q", "instruction", "query", "input")
-ANSWER_NAMES = ("answer", "answers", "a", "response", "output", "completion", "reference", "expected",
-                "expectedanswer", "expectedoutput", "target")
-KEY_NAMES = ("key", "keyword", "keywords", "mustcontain")
 
 LEAK_ROUGE = 0.5  # a general answer this close to a taught answer is the taught answer repeated
 LEAK_LIMIT = 0.30  # share of general answers that may leak before the check raises a flag
@@ -141,43 +134,23 @@ def evaluate_questions(run_dir: str | Path, questions: list[str], references: li
     return report
 
 
-def _norm_name(name) -> str:
-    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+def _read_table(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Header and non-blank records, read as training files are read.
+
+    Training can leave out a broken row and say so; an evaluation reports scores, not row problems, so the first
+    thing the reader could not use stops it with the reader's own reason.
+    """
+    reading = DataReport(path=str(path))
+    table = read_records(path, None, reading)
+    if table is None or reading.problems:
+        raise ValueError(f"Cannot read {path.name} as a table of questions: {reading.problems[0].message} "
+                         "Use a CSV, Excel, JSON or JSONL file with a 'question' column.")
+    header, records = table
+    return header, [(n, rec) for n, rec in records if any(_text(v) for v in rec.values())]
 
 
-def _read_frame(path: Path):
-    """Any table the studio accepts, as a pandas DataFrame of strings (question-only files, key columns)."""
-    import pandas as pd
-
-    ext = path.suffix.lower()
-    try:
-        if ext in (".xlsx", ".xlsm", ".xls"):
-            frame = pd.read_excel(path, dtype=str)
-        elif ext == ".jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False)
-        elif ext == ".json":
-            frame = pd.read_json(path, dtype=False)
-        else:
-            # The header line's most frequent separator; pandas' own sniffer splits a one-column file mid-word.
-            with open(path, encoding="utf-8-sig", errors="replace") as fh:
-                header = fh.readline()
-            sep = max(",\t;|", key=header.count) if any(c in header for c in ",\t;|") else ","
-            frame = pd.read_csv(path, dtype=str, sep=sep, encoding="utf-8-sig")
-    except Exception as exc:  # any reader failure becomes one plain message
-        raise ValueError(f"Cannot read {path.name} as a table of questions ({type(exc).__name__}). "
-                         "Use a CSV, Excel, JSON or JSONL file with a 'question' column.") from exc
-    return frame
-
-
-def _column(frame, names: tuple[str, ...], exclude: str | None = None) -> str | None:
-    by_name = {_norm_name(c): c for c in frame.columns if c != exclude}
-    return next((by_name[n] for n in names if n in by_name), None)
-
-
-def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value).strip()
+def _text(value) -> str:
+    return cell(value).strip()
 
 
 def evaluate_file(run_dir: str | Path, data_file: str | Path, max_new_tokens: int = 96,
@@ -187,29 +160,29 @@ def evaluate_file(run_dir: str | Path, data_file: str | Path, max_new_tokens: in
     A `key` column names the fact an answer must contain ("1873"); it makes `contains` robust to answers
     that state the fact in other words than the reference.
     """
-    from studio.data import load_data
-
     path = Path(data_file)
     if not path.is_file():
         raise ValueError(f"The evaluation file {path} does not exist.")
-    frame = _read_frame(path)
-    if frame.empty or not len(frame.columns):
+    header, records = _read_table(path)
+    if not records:
         raise ValueError(f"{path.name} has no rows. Add one question per row under a 'question' header.")
-    turns = next((c for c in frame.columns if _norm_name(c) in ("messages", "conversations")), None)
-    qcol = _column(frame, QUESTION_NAMES) or frame.columns[0]
-    acol = _column(frame, ANSWER_NAMES, exclude=qcol)
-    kcol = _column(frame, KEY_NAMES, exclude=qcol)
+    # Unlike load_data, no answer column is guessed from the second column: here it must be named.
+    turns = next((c for c in header if norm(c) in TURN_KEYS), None)
+    qcol = find_column(header, SYNONYMS["question"]) or header[0]
+    acol = find_column(header, SYNONYMS["answer"] + SYNONYMS["reference"], taken=[qcol])
+    kcol = find_column(header, SYNONYMS["key"], taken=[qcol])
     keys = None
     if acol or turns:
-        report = load_data(path, columns=None if turns else {"question": str(qcol), "answer": str(acol)})
+        report = load_data(path, columns=None if turns else {"question": qcol, "answer": acol})
         if not report.ok:
             raise ValueError(f"{path.name} cannot be used for evaluation: {report.summary()}")
         questions = [e.question for e in report.examples]
         references = [e.answer for e in report.examples]
         if kcol:
-            keys = [_key_for(frame, qcol, kcol, e) for e in report.examples]
+            by_row = dict(records)
+            keys = [_key_for(by_row.get(e.row), qcol, kcol, e) for e in report.examples]
     else:
-        rows = [(_cell(q), _cell(frame[kcol].iloc[i]) if kcol else None) for i, q in enumerate(frame[qcol])]
+        rows = [(_text(rec.get(qcol)), _text(rec.get(kcol)) if kcol else None) for _, rec in records]
         rows = [(q, k) for q, k in rows if q]
         if not rows:
             raise ValueError(f"{path.name} has no questions in its column '{qcol}'.")
@@ -224,11 +197,13 @@ def evaluate_file(run_dir: str | Path, data_file: str | Path, max_new_tokens: in
     return result
 
 
-def _key_for(frame, qcol: str, kcol: str, example: Example) -> str | None:
-    """The key on the example's own row: row numbers are 1-based data rows, checked against the question."""
-    i = example.row - 1
-    if 0 <= i < len(frame) and _cell(frame[qcol].iloc[i]) == example.question.strip():
-        return _cell(frame[kcol].iloc[i]) or None
+def _key_for(record: dict | None, qcol: str, kcol: str, example: Example) -> str | None:
+    """The key on the example's own row (load_data numbers rows as the reader does), if it asks the same question.
+
+    A conversation's question need not be in the question column, and then no key is taken from that row.
+    """
+    if record is not None and _text(record.get(qcol)) == example.question.strip():
+        return _text(record.get(kcol)) or None
     return None
 
 

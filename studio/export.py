@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio import runs
+from studio.recipe import load
 
 FORMATS = ("adapter", "merged", "gguf")
 
@@ -37,7 +38,6 @@ def export_run(run_dir: Path, fmt: str, out: Path, quant: str = "f16",
         from peft import PeftModel
 
         from studio.models import load_model, load_tokenizer
-        from studio.recipe import load
 
         recipe = load(Path(run_dir) / "recipe.yaml")
         base = load_model(recipe.model.base, "lora", recipe.model.trust_remote_code, log=lambda _: None)
@@ -59,7 +59,6 @@ def _export_gguf(run_dir: Path, out: Path, quant: str, log: Callable[[str], None
     """Merge into a temporary folder beside `out`, write the GGUF and Modelfile, and keep them only if they
     verify: a GGUF that disagrees with the merged model would fail far from here, in someone's Ollama."""
     from studio.gguf_export import OUTTYPES, GGUFError, describe, export_gguf, modelfile_for, verify_gguf
-    from studio.recipe import load
 
     if out.suffix.lower() != ".gguf":
         raise ValueError(f"A GGUF export is one file; give it a name ending in .gguf, not {out.name}.")

@@ -10,7 +10,16 @@ import threading
 from pathlib import Path
 
 from studio import policy, runs
+from studio.card import write_card
+from studio.evaluate import evaluate_heldout
 from studio.recipe import Recipe
+
+
+def train(*args, **kwargs) -> Path:
+    """`studio.train.train`, imported when a run starts: it imports torch (seconds), and the page must be up at once."""
+    from studio.train import train as train_run
+
+    return train_run(*args, **kwargs)
 
 
 class Busy(RuntimeError):
@@ -50,8 +59,6 @@ class JobManager:
 
     def start(self, recipe: Recipe, data_path: str | Path, name: str = "") -> Path:
         """Start training in the background and return its run folder at once."""
-        from studio.train import train
-
         if self.active():
             raise Busy(f"A run is already training ({self.run_dir.name}). Stop it or wait for it to finish.")
         run_dir = runs.new_run_dir(name or Path(str(data_path)).stem)
@@ -68,8 +75,6 @@ class JobManager:
         if status.get("state") != "done" or not status.get("eval_examples"):
             return
         try:
-            from studio.card import write_card
-            from studio.evaluate import evaluate_heldout
 
             self._log("Answering the held-out questions with the base and the tuned model...")
             runs.write_status(run_dir, "done", status.get("message", "") + " Evaluating held-out questions...")
@@ -87,8 +92,6 @@ class JobManager:
             runs.write_status(run_dir, "done", status.get("message", "") + f" (held-out evaluation failed: {exc})")
 
     def resume(self, run_dir: Path) -> Path:
-        from studio.train import train
-
         state = runs.read_status(run_dir).get("state")
         problem = runs.resume_problem(run_dir) if state not in runs.ACTIVE else (
             f"Run {run_dir.name} is {state}; only stopped, interrupted or failed runs can be resumed.")

@@ -11,7 +11,7 @@ A studio is in one of four modes, decided once at start from where it listens an
 - **open**: beyond loopback without a login, with the explicit opt-in `--open-to-network`: every feature, for
   anyone who can reach the port. Printed loudly at start.
 
-The UI events, the scripting API and the CLI call the same functions in `studio.service` (`studio.ui.api`),
+The UI events, the scripting API and the CLI call the same functions in `studio.service`,
 and those call the checks here, so no way in can skip one. The caps on work (tokens, prompt size, waiting
 for the model, body size) hold in every mode: one caller must never hold the model for everyone.
 """

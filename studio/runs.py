@@ -11,6 +11,7 @@ import json
 import os
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +24,18 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 class RunNotFound(LookupError):
     pass
+
+
+class TrainingFailed(RuntimeError):
+    """A run cannot go on; the message is meant for the user as it is."""
+
+
+@dataclass
+class Split:
+    """A run's data read once: the rows it trains on and the rows it holds out, as its objective shapes them."""
+
+    train: list
+    eval: list
 
 
 def write_json_atomic(path: Path, obj) -> None:

@@ -132,7 +132,7 @@ def test_nucleus_sampling_draws_from_the_full_vocabularys_nucleus():
     """Top-p over the whole vocabulary, whether the nucleus fits in top_k (one path) or not (the other)."""
     import torch
 
-    from studio.complete import nucleus_sample
+    from studio.kernels.complete import nucleus_sample
 
     logits = torch.full((1, 300), -20.0)
     logits[0, [7, 42, 99, 150, 201]] = torch.tensor([3.0, 2.5, 2.0, 1.5, 1.0])  # the 0.95 nucleus: these five
@@ -152,7 +152,7 @@ def test_the_completion_loop_writes_what_generate_writes(tiny_model_dir):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from studio.complete import complete
+    from studio.kernels.complete import complete
     from studio.models import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
@@ -236,8 +236,8 @@ def test_an_unreachable_rewrite_endpoint_fails_the_run_plainly(tiny_model_dir, p
 
 
 def test_a_rewrite_endpoint_is_checked_and_refused_on_a_shared_studio(monkeypatch):
+    from studio import service as api
     from studio.recipe import apply_overrides, validate
-    from studio.ui import api
 
     bad = "\n".join(validate(apply_overrides(Recipe(), ["data.rewrite_endpoint=localhost:11434"])))
     assert "data.rewrite_endpoint: 'localhost:11434' is not an http:// or https:// URL" in bad

@@ -1,4 +1,4 @@
-"""studio.docqa: reading documents, cutting passages, parsing drafts, and both ways of asking a model."""
+"""Documents (studio.data.documents: reading, cutting passages) and drafting Q&A from them (studio.docqa)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import socket
 import pytest
 from fake_endpoint import serve
 
-from studio.docqa import DocumentError, draft_pairs, parse_pairs, read_document, split_passages
+from studio.data import DocumentError, read_document, split_passages
+from studio.docqa import draft_pairs, parse_pairs
 
 CANNED = ("Here are the pairs:\n\nQ: When does the Saltwren leave?\nA: At 6:40 every morning.\n\n"
           "Q: How long is the crossing?\nA: 155 minutes.\n\nQ: What about the weather?\n")  # last one: no answer

@@ -146,6 +146,19 @@ def test_evaluate_file_question_only(tmp_path, fake_chat):
     assert report["has_references"] is False and "not scored" in format_table(report)
 
 
+def test_evaluate_file_reads_tables_as_training_does(tmp_path, fake_chat):
+    """Windows Excel's CSV (cp1252, semicolons) and a blank line: the keys still come from each question's row."""
+    data = tmp_path / "excel.csv"
+    data.write_bytes("Frage;Key;Antwort\nWie teuer?;5 €;Es kostet 5 €.\n\nWer?;Ondrake;Ondrake.\n".encode("cp1252"))
+    fake_chat({})
+    report = evaluate_file(tmp_path, data)
+    assert [(r["question"], r["answer"], r["key"]) for r in report["rows"]] == [
+        ("Wie teuer?", "Es kostet 5 €.", "5 €"), ("Wer?", "Ondrake.", "Ondrake")]
+    (tmp_path / "broken.jsonl").write_text('{"question": "Q1?"}\n{"question": \n', encoding="utf-8")
+    with pytest.raises(ValueError, match="Cannot read broken.jsonl as a table of questions: Line 2"):
+        evaluate_file(tmp_path, tmp_path / "broken.jsonl")
+
+
 def test_evaluate_file_rejects_unusable_files(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         evaluate_file(tmp_path, tmp_path / "missing.csv")

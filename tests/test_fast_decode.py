@@ -1,4 +1,4 @@
-"""The 4-bit decoding path (studio/fast_decode.py) and the thread policy behind it (models.on_fresh_thread)."""
+"""The 4-bit decoding path (studio/kernels/fast_decode.py) and the thread policy behind it (on_fresh_thread)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import threading
 import pytest
 import torch
 
-from studio.fast_decode import GROUP, decoding, four_bit_groups, use_four_bit_decoding
-from studio.models import cpu_has_bf16, on_fresh_thread
+from studio.hardware import cpu_has_bf16, on_fresh_thread
+from studio.kernels.fast_decode import GROUP, decoding, four_bit_groups, use_four_bit_decoding
 
 pytestmark = pytest.mark.skipif(not hasattr(torch, "_weight_int4pack_mm_for_cpu"), reason="no int4 CPU kernel")
 needs_bf16 = pytest.mark.skipif(not cpu_has_bf16(), reason="4-bit decoding is off without AVX512-BF16 or AMX")
@@ -55,7 +55,7 @@ def test_single_token_steps_use_the_4bit_kernel_only_inside_decoding():
 def test_a_float_model_is_not_switched(tiny_model_dir, monkeypatch):
     from transformers import AutoModelForCausalLM
 
-    import studio.fast_decode as fast_decode
+    import studio.kernels.fast_decode as fast_decode
 
     monkeypatch.setattr(fast_decode, "_bf16_gemv_pays", lambda weight: False)  # no bf16 copies either
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -114,10 +114,10 @@ def test_without_bf16_instructions_single_tokens_decode_from_bf16_copies_where_t
     """The fallback for CPUs without AVX512-BF16 or AMX: any model, every linear layer, adapters lean."""
     from peft import LoraConfig, get_peft_model
 
-    import studio.fast_decode as fast_decode
-    import studio.models as models
+    import studio.hardware as hardware
+    import studio.kernels.fast_decode as fast_decode
 
-    monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(96, 64), torch.nn.Linear(64, 64, bias=False))
     peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["0"], init_lora_weights=False))
@@ -150,7 +150,7 @@ def test_without_bf16_instructions_single_tokens_decode_from_bf16_copies_where_t
 
 
 def test_the_bf16_measurement_answers_and_is_kept():
-    from studio.fast_decode import _bf16_gemv_pays, _bf16_pays
+    from studio.kernels.fast_decode import _bf16_gemv_pays, _bf16_pays
 
     weight = torch.randn(256, 128)
     answer = _bf16_gemv_pays(weight)

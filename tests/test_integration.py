@@ -45,8 +45,8 @@ def test_zero_initialised_adapter_replies_exactly_like_the_base():
 def test_default_model_decodes_from_its_own_4bit_weights():
     """The shipped Q4_1 weights are found as 4-bit groups; a decoding step keeps fp32's next token."""
     from studio.chat import ChatModel
-    from studio.fast_decode import decoding
-    from studio.models import cpu_has_bf16
+    from studio.hardware import cpu_has_bf16
+    from studio.kernels.fast_decode import decoding
 
     if not cpu_has_bf16():
         pytest.skip("4-bit decoding is off without AVX512-BF16 or AMX")
@@ -69,7 +69,7 @@ def test_default_model_decodes_from_its_own_4bit_weights():
 def test_drafting_loop_continues_each_prompt_as_generate_does():
     """The shared-prefix sampling loop, made greedy by a tiny temperature, against `generate` on whole prompts."""
     from studio.augment import FEW_SHOT, _draft
-    from studio.complete import generating
+    from studio.kernels.complete import generating
     from studio.models import load_model, load_tokenizer
 
     model, tokenizer = load_model("default"), load_tokenizer("default")  # fp32: no bf16 ties between top tokens

@@ -212,7 +212,7 @@ def test_run_folders_holding_links_are_neither_listed_nor_opened(runs_root, tmp_
     assert runs.read_status(status_link) == {}  # read directly, the link itself is still not followed
     assert runs.mark_interrupted(runs_root) == []
 
-    from studio.ui import api
+    from studio import service as api
 
     assert api.log_tail("log-link") == ""
     with pytest.raises(api.UserError, match="No run named"):

@@ -9,8 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from studio import runs
-from studio.preference import train_preference
-from studio.preference_data import load_preferences
+from studio.data import load_preferences
 from studio.recipe import Recipe, apply_overrides, validate
 from studio.train import train
 
@@ -119,8 +118,7 @@ def test_chat_works_on_a_preference_run(dpo_run):
 
 
 def test_orpo_run(tiny_model_dir, tmp_path):
-    run_dir = train_preference(tiny_recipe(tiny_model_dir, "orpo", "method.beta=0.2"), SAMPLE, tmp_path / "run",
-                               **QUIET)
+    run_dir = train(tiny_recipe(tiny_model_dir, "orpo", "method.beta=0.2"), SAMPLE, tmp_path / "run", **QUIET)
     status = runs.read_status(run_dir)
     assert status["state"] == "done", status
     rows = runs.read_metrics(run_dir)
@@ -162,13 +160,13 @@ def test_bad_init_adapter_fails_plainly(tiny_model_dir, tmp_path, runs_root):
 
 
 def test_resume_dispatches_on_the_saved_objective(tiny_model_dir, tmp_path):
-    from studio.train import TrainingFailed, _saved_objective
+    from studio.recipe import load
+    from studio.train import TrainingFailed
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     tiny_recipe(tiny_model_dir, "orpo").save(run_dir / "recipe.yaml")
-    assert _saved_objective(run_dir) == "orpo"
-    assert _saved_objective(tmp_path / "missing") == "sft"
+    assert load(run_dir / "recipe.yaml").method.objective == "orpo"  # what a resume reads back
     # Without a checkpoint the resume is refused before either path starts, and the run stays as it was.
     runs.write_status(run_dir, "interrupted", "The studio stopped while this run was training.")
     before = runs.read_status(run_dir)

@@ -155,7 +155,7 @@ def test_run_ids_are_confined_to_the_runs_root(tmp_path):
 
 
 def test_bf16_run_keeps_trainable_weights_fp32(tiny_model_dir, pairs_csv, tmp_path):
-    from studio.models import bf16_supported
+    from studio.hardware import bf16_supported
 
     run_dir = train(tiny_recipe(tiny_model_dir, "training.precision=bf16", "training.max_steps=3"), pairs_csv,
                     tmp_path / "run", log=lambda _: None)
@@ -171,15 +171,16 @@ def test_cpu_lm_head_gives_trls_losses(tiny_model_dir, pairs_csv, tmp_path, monk
     from trl.kernels import ChunkedLogProbFunction
     from trl.kernels.chunked_logprob import _use_triton
 
-    import studio.lm_head_loss
+    import studio.kernels.lm_head_loss
 
     fast = train(tiny_recipe(tiny_model_dir, "training.max_steps=3"), pairs_csv, tmp_path / "fast", log=lambda _: None)
     assert trl_utils._use_triton(torch.device("cpu")), "the compact path is on for the CPU"
-    assert trl_utils._ChunkedLogProbFunction is studio.lm_head_loss.DenseLogProbs
+    assert trl_utils._ChunkedLogProbFunction is studio.kernels.lm_head_loss.DenseLogProbs
     monkeypatch.setattr(trl_utils, "_use_triton", _use_triton)
     monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", ChunkedLogProbFunction)
-    monkeypatch.setattr(studio.lm_head_loss, "use_dense_cpu_log_probs", lambda: None)
+    monkeypatch.setattr(studio.kernels.lm_head_loss, "use_dense_cpu_log_probs", lambda: None)
     slow = train(tiny_recipe(tiny_model_dir, "training.max_steps=3"), pairs_csv, tmp_path / "slow", log=lambda _: None)
+    assert trl_utils._ChunkedLogProbFunction is ChunkedLogProbFunction, "the second run scored through TRL's own"
     fast_losses = [m["loss"] for m in runs.read_metrics(fast) if "loss" in m]
     slow_losses = [m["loss"] for m in runs.read_metrics(slow) if "loss" in m]
     assert len(fast_losses) == 3 and fast_losses == pytest.approx(slow_losses, rel=1e-3)
@@ -190,7 +191,7 @@ def test_dense_log_probs_match_trls_tiled_ones(autocast):
     """Log-probabilities, entropy, top-1 and the hidden states' gradient, against TRL's tiled function."""
     from trl.kernels import ChunkedLogProbFunction
 
-    from studio.lm_head_loss import DenseLogProbs
+    from studio.kernels.lm_head_loss import DenseLogProbs
 
     torch.manual_seed(0)
     hidden, weight = torch.randn(37, 24), torch.randn(301, 24) * 0.3
@@ -286,7 +287,7 @@ def test_per_example_attention_matches_the_block_mask(tiny_model_dir):
     """A packed row (3 examples, then round-up pad) gives the same loss and gradients either way."""
     from transformers import AutoModelForCausalLM
 
-    from studio.packed_attention import use_packed_attention
+    from studio.kernels.packed_attention import use_packed_attention
 
     torch.manual_seed(0)
     lens, pad = [5, 9, 7], 11
@@ -319,7 +320,7 @@ def test_a_shared_prefix_gives_the_same_loss_and_gradients_as_its_copies(tiny_mo
     from transformers import AutoModelForCausalLM
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from studio.packed_attention import SharedPrefixCollator, data_tokens, use_packed_attention
+    from studio.kernels.packed_attention import SharedPrefixCollator, data_tokens, use_packed_attention
 
     torch.manual_seed(0)
     prefix = torch.randint(10, 1000, (12,)).tolist()

@@ -64,7 +64,7 @@ def test_a_file_without_answers_or_preferences_stays_a_qa_problem(tmp_path):
 
 
 def test_training_checks_the_data_against_the_objective():
-    from studio.ui import api
+    from studio import service as api
 
     recipe = Recipe()
     with pytest.raises(api.UserError, match="preference file .* set the objective to dpo or orpo"):
@@ -105,7 +105,7 @@ def test_preference_data_switches_the_form_to_dpo_and_back():
 
 def test_start_from_run_lists_finished_sft_lora_runs_and_checks_the_choice(runs_root):
     from studio import runs
-    from studio.ui import api
+    from studio import service as api
     from studio.ui.model_tab import adapter_choices, recipe_from_values
 
     def fake_run(name: str, state: str, objective: str | None, adapter: bool) -> Path:
@@ -148,7 +148,7 @@ def test_the_loss_plot_shows_the_rewards_of_a_preference_run():
 
 
 def test_a_dpo_run_from_an_sft_run_gets_the_three_way_chat(runs_root):
-    from studio.ui import api
+    from studio import service as api
     from studio.ui.chat_tab import has_sft_side, panes_for
 
     run = runs_root / "20250101-000004-dpo"
@@ -215,7 +215,7 @@ class FakeChat:
 
 def test_draft_review_use(tmp_path, monkeypatch):
     import studio.chat
-    from studio.ui import document_section
+    from studio.ui import data_tab, document_section
 
     monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(studio.chat, "get_chat_model", lambda *a, **k: FakeChat())
@@ -232,7 +232,7 @@ def test_draft_review_use(tmp_path, monkeypatch):
     frame.loc[0, "answer"] = "Fact zero, checked."
     frame = pd.concat([frame, pd.DataFrame([["When does the Saltwren leave?", "At 6:40."], ["Half a row", ""]],
                                            columns=["question", "answer"])], ignore_index=True)
-    state, summary, *_, use_note = document_section.use_pairs(frame, source)
+    state, summary, *_, use_note = data_tab.use_pairs(frame, source)
     written = Path(state["path"])
     assert written.parent == tmp_path / "home" / "uploads" and written.name.startswith("manual-qa-")
     assert written.read_text(encoding="utf-8").splitlines() == [
@@ -243,7 +243,7 @@ def test_draft_review_use(tmp_path, monkeypatch):
     import gradio as gr
 
     with pytest.raises(gr.Error, match="No pair has both"):
-        document_section.use_pairs(pd.DataFrame(columns=["question", "answer"]), source)
+        data_tab.use_pairs(pd.DataFrame(columns=["question", "answer"]), source)
 
 
 def test_endpoint_failures_never_show_the_key_and_shared_studios_refuse_endpoints(monkeypatch):
@@ -283,17 +283,17 @@ def test_old_downloads_are_pruned_and_fresh_ones_kept(tmp_path, monkeypatch):
     import os
     import time
 
-    import studio.ui as ui
+    from studio import paths
 
-    monkeypatch.setattr(ui.tempfile, "gettempdir", lambda: str(tmp_path))
-    folder = ui.downloads_dir()
+    monkeypatch.setattr(paths.tempfile, "gettempdir", lambda: str(tmp_path))
+    folder = paths.downloads_dir()
     old_zip, old_dir, fresh = folder / "run-merged-1.zip", folder / "run-merged-2", folder / "run-adapter-3.zip"
     old_zip.write_bytes(b"x")
     old_dir.mkdir()
     (old_dir / "model.safetensors").write_bytes(b"x")
     fresh.write_bytes(b"x")
-    past = time.time() - 2 * ui.DOWNLOAD_MAX_AGE_S
+    past = time.time() - 2 * paths.DOWNLOAD_MAX_AGE_S
     for entry in (old_zip, old_dir):
         os.utime(entry, (past, past))
-    assert ui.prune_downloads() == 2
+    assert paths.prune_downloads() == 2
     assert not old_zip.exists() and not old_dir.exists() and fresh.exists()

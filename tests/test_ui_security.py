@@ -112,8 +112,8 @@ class TestDefaults:
         assert Client(default_url, verbose=False).predict(api_name="/api_runs") == []
 
     def test_a_local_model_folder_is_a_feature_of_a_self_hosted_studio(self):
+        from studio import service as api
         from studio.recipe import Recipe
-        from studio.ui import api
 
         recipe = Recipe()
         recipe.model.base = "/opt/models/my-llama"
@@ -134,7 +134,7 @@ class TestDefaults:
         # gradio copies an output file only from the working directory or the temp folder: a recipe download
         # or an export written under STUDIO_HOME (~/.cache/studio, /home/user/studio in Docker) would fail.
         from studio.paths import studio_home
-        from studio.ui.api import default_recipe
+        from studio.service import default_recipe
         from studio.ui.data_tab import export_data
         from studio.ui.model_tab import recipe_file
 
@@ -187,8 +187,8 @@ class TestShared:
                            api_name="/api_train")
 
     def test_default_and_hub_ids_are_allowed(self, shared_url):
+        from studio import service as api
         from studio.recipe import Recipe
-        from studio.ui import api
         from studio.ui.model_tab import FIELDS, recipe_from_values, values_from_recipe
 
         assert api.shared_mode()

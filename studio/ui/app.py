@@ -33,11 +33,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import policy, runs
+from studio import policy, runs, service
 from studio.jobs import jobs
+from studio.paths import downloads_dir, runs_dir, studio_home
 from studio.ui import (
     MODEL_EVENTS,
-    api,
     chat_tab,
     data_tab,
     eval_tab,
@@ -56,7 +56,7 @@ def _plain_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except api.UserError as exc:
+        except service.UserError as exc:
             raise gr.Error(str(exc)) from None
 
     return wrapper
@@ -65,31 +65,31 @@ def _plain_errors(fn):
 @_plain_errors
 def api_status(run_id: str) -> dict:
     """State and progress of a run."""
-    return api.status(run_id)
+    return service.status(run_id)
 
 
 @_plain_errors
 def api_stop(run_id: str) -> dict:
     """Ask a run to stop at its next step, with a checkpoint; returns its status."""
-    return api.stop(run_id)
+    return service.stop(run_id)
 
 
 @_plain_errors
 def api_compare(run_id: str, prompt: str, max_new_tokens: int = 96) -> dict:
     """Replies of the base and the tuned model to one prompt: {"base": ..., "tuned": ...}."""
-    return api.compare(run_id, prompt, max_new_tokens)  # checked there, against the studio's cap
+    return service.compare(run_id, prompt, max_new_tokens)  # checked there, against the studio's cap
 
 
 @_plain_errors
 def api_runs() -> list:
     """Every run, newest first."""
-    return api.runs_table()
+    return service.runs_table()
 
 
 @_plain_errors
 def api_train(data_file: str | None, recipe_yaml: str) -> str:
     """Start training on an uploaded file; returns the run id."""
-    return api.train_api(data_file, recipe_yaml or "")
+    return service.train_api(data_file, recipe_yaml or "")
 
 
 def _wire_api() -> None:
@@ -168,8 +168,6 @@ def _blocked_paths() -> list[str]:
     cache and token. One holding gradio's upload folder or the downloads folder is left out (it would block them)."""
     from huggingface_hub import constants
 
-    from studio.paths import runs_dir, studio_home
-    from studio.ui import downloads_dir
 
     needed = [Path(gr.utils.get_upload_folder()).resolve(), downloads_dir().resolve()]
     candidates = [studio_home(), runs_dir(), Path.home() / ".cache" / "huggingface", Path(constants.HF_HOME),

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from studio import policy
-from studio.ui import MODEL_EVENTS, api, md_escape, warm_imports
+from studio import policy, service
+from studio.ui import MODEL_EVENTS, md_escape, warm_imports
 
 # ---- plain functions -------------------------------------------------------------------------------------------
 
 
 def run_list() -> gr.Dropdown:
-    choices = api.runs_with_weights()
+    choices = service.runs_with_weights()
     return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
 
 
@@ -29,8 +29,8 @@ def examples_for(run_id: str | None) -> tuple:
     if not run_id:
         return gr.Dropdown(choices=[], value=None), {}, ""
     try:
-        pairs = api.held_out_examples(run_id)
-    except api.UserError:
+        pairs = service.held_out_examples(run_id)
+    except service.UserError:
         pairs = []
     answers = {q: a for q, a in pairs}
     return gr.Dropdown(choices=list(answers), value=None), answers, ""
@@ -44,8 +44,8 @@ def pick_example(question: str | None, answers: dict) -> tuple[str, str]:
 
 def has_sft_side(run_id: str | None) -> bool:
     try:
-        return bool(run_id) and api.sft_start(run_id) is not None
-    except api.UserError:
+        return bool(run_id) and service.sft_start(run_id) is not None
+    except service.UserError:
         return False
 
 
@@ -63,7 +63,7 @@ def converse(run_id: str | None, prompt: str, base_history: list, sft_history: l
     prompt = policy.prompt(prompt, list(tuned_history or []) + list(base_history or []) + list(sft_history or []))
     max_new_tokens, temperature = policy.new_tokens(max_new_tokens), policy.temperature(temperature)
     warm_imports()
-    api.run_dir(run_id or "")
+    service.run_dir(run_id or "")
     with policy.model_turns.turn("the reply"):  # loading included: two loads at once would share the model cache
         yield from _stream_sides(run_id, prompt, base_history, sft_history, tuned_history, temperature,
                                  max_new_tokens)
@@ -71,8 +71,8 @@ def converse(run_id: str | None, prompt: str, base_history: list, sft_history: l
 
 def _stream_sides(run_id: str, prompt: str, base_history: list, sft_history: list, tuned_history: list,
                   temperature: float, max_new_tokens: int):
-    model = api.chat_model(run_id)
-    sft = api.sft_chat_model(run_id) if has_sft_side(run_id) else None
+    model = service.chat_model(run_id)
+    sft = service.sft_chat_model(run_id) if has_sft_side(run_id) else None
     base_history = list(base_history or []) + [{"role": "user", "content": prompt}]
     sft_history = list(sft_history or []) + ([{"role": "user", "content": prompt}] if sft else [])
     tuned_history = list(tuned_history or []) + [{"role": "user", "content": prompt}]

@@ -2,7 +2,7 @@
 
 Everything shown here comes from `studio.data`; this module only turns a `DataReport` into tables,
 a histogram and highlighted text. A file with prompt/chosen/rejected columns and no answer column is a
-preference set (`studio.preference_data`): the state remembers `format: "preference"` and the Model & method
+preference set (`studio.data.preferences`): the state remembers `format: "preference"` and the Model & method
 tab switches to DPO. Cell values are user data: they go into text-typed tables and
 escaped Markdown, never into rendered HTML.
 """
@@ -17,8 +17,18 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio.ui import document_section, downloads_dir, md_escape, warm_imports
-from studio.ui.api import SAMPLE_DATA, SAMPLE_PREFERENCES, base_problem, max_upload_bytes
+from studio.data import (
+    detect_preferences,
+    load_data,
+    load_preferences,
+    render_example,
+    shared_prefix_length,
+    token_lengths,
+)
+from studio.dataset_export import export_alpaca_json, export_openai_jsonl
+from studio.paths import SAMPLE_DATA, SAMPLE_PREFERENCES, downloads_dir
+from studio.service import base_problem, max_upload_bytes
+from studio.ui import document_section, md_escape, warm_imports
 
 ROLES = ("question", "answer", "context", "system")
 PREFERENCE_ROLES = ("prompt", "chosen", "rejected", "system")  # the same four dropdowns, relabelled
@@ -31,13 +41,21 @@ COLOR_MAP = {PROMPT: "#d1d5db", ANSWER: "#86efac"}
 
 
 def read(path: str, columns: dict | None = None):
-    from studio.data import load_data
+    """The file's report, parsed once per file version and column mapping: the example view, the lengths and the
+    sizing all ask for it again on every change of the form."""
+    try:
+        mtime = Path(path).stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return _read(str(path), mtime, json.dumps(columns or {}, sort_keys=True), max_upload_bytes())
 
-    return load_data(path, columns=columns or None, max_bytes=max_upload_bytes())
+
+@functools.lru_cache(maxsize=8)
+def _read(path: str, mtime: float, columns_json: str, max_bytes: int):
+    return load_data(path, columns=json.loads(columns_json) or None, max_bytes=max_bytes)
 
 
 def read_preferences(path: str, columns: dict | None = None):
-    from studio.preference_data import load_preferences
 
     return load_preferences(path, columns=columns or None, max_bytes=max_upload_bytes())
 
@@ -55,7 +73,6 @@ def cached_tokenizer(base: str):
 
 @functools.lru_cache(maxsize=8)
 def _lengths(path: str, mtime: float, columns_json: str, base: str, system_prompt: str) -> tuple[int, ...]:
-    from studio.data import token_lengths
 
     report = read(path, json.loads(columns_json))
     return tuple(token_lengths(cached_tokenizer(base), report.examples, system_prompt))
@@ -73,7 +90,6 @@ def example_lengths(state: dict | None, base: str, system_prompt: str) -> list[i
 @functools.lru_cache(maxsize=8)
 def prefix_length(base: str, system_prompt: str) -> int:
     """Tokens every example starts with, which CPU training computes once a batch (for the time estimate)."""
-    from studio.data import shared_prefix_length
 
     return shared_prefix_length(cached_tokenizer(base.strip() or "default"), system_prompt or "")
 
@@ -119,7 +135,6 @@ def lengths_figure(lengths: list[int], max_length: int):
 def example_spans(base: str, state: dict | None, index: int, system_prompt: str, max_length: int
                   ) -> list[tuple[str, str]]:
     """Example `index` (1-based) exactly as the model sees it, each run labelled trained or not."""
-    from studio.data import render_example
 
     report = read(state["path"], state.get("columns"))
     if not report.examples:
@@ -143,7 +158,6 @@ def open_data(path: str | None, columns: dict | None = None, name: str | None = 
     if fmt == "preference":
         preferences = read_preferences(path, columns)
     elif not columns:
-        from studio.preference_data import detect_preferences
 
         preferences = detect_preferences(path, report, max_upload_bytes())
     found, roles = (preferences, PREFERENCE_ROLES) if preferences is not None else (report, ROLES)
@@ -162,6 +176,14 @@ def open_data(path: str | None, columns: dict | None = None, name: str | None = 
     slider = gr.Slider(minimum=1, maximum=max(len(report.examples), 2), value=1, step=1,
                        interactive=len(report.examples) > 1)
     return (state, report_markdown(report, name), *dropdowns, preview_frame(report), problems_frame(report), slider)
+
+
+def use_pairs(frame: pd.DataFrame | None, source: str) -> tuple:
+    """(the Data tab's outputs for the written file, note): the reviewed pairs become the training data."""
+    path, count, empty = document_section.write_reviewed(frame, source)
+    left_out = f" {empty} row{'s' * (empty != 1)} without a question or an answer left out." if empty else ""
+    note = f"✅ {count} reviewed pair{'s' * (count != 1)} loaded as your training data (see above).{left_out}"
+    return (*open_data(str(path), name=path.name), note)
 
 
 def analyse(state: dict | None, base: str, system_prompt: str, max_length: int, index: int) -> tuple:
@@ -205,7 +227,6 @@ def export_data(state: dict | None, fmt: str) -> str:
     if is_preference(state):
         raise gr.Error("These exports are for Q&A files; a preference file is already in the prompt/chosen/rejected "
                        "form hosted DPO APIs take.")
-    from studio.dataset_export import export_alpaca_json, export_openai_jsonl
 
     report = read(state["path"], state.get("columns"))
     out_dir = downloads_dir()
@@ -271,7 +292,7 @@ def build() -> DataTab:
         return open_data(state["path"], dict(zip(roles, columns, strict=True)), state["name"],
                          "preference" if is_preference(state) else "")
 
-    drafted = document.use.click(document_section.use_pairs, inputs=[document.table, document.source],
+    drafted = document.use.click(use_pairs, inputs=[document.table, document.source],
                                  outputs=[*outputs, document.note], api_visibility="private")
     remapped = gr.on([d.input for d in mapping], remap, inputs=[state, *mapping], outputs=outputs,
                      trigger_mode="always_last", api_visibility="private")

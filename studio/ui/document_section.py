@@ -17,6 +17,9 @@ import gradio as gr
 import pandas as pd
 
 from studio import policy
+from studio.data import DocumentError, read_document, split_passages
+from studio.docqa import draft_pairs, write_pairs_csv
+from studio.paths import studio_home
 from studio.ui import MODEL_EVENTS, md_escape, warm_imports
 
 DOCUMENT_TYPES = [".txt", ".md", ".pdf", ".docx"]
@@ -30,7 +33,6 @@ def read_passages(path: str | None) -> tuple[list[str], str, str]:
     """(passages, document name, note) for an uploaded document."""
     if not path:
         return [], "", ""
-    from studio.docqa import DocumentError, read_document, split_passages
 
     name = Path(path).name
     try:
@@ -51,7 +53,6 @@ def draft(passages: list[str], model: str, endpoint: str, api_key: str, per_pass
     if problem:
         raise gr.Error(problem)
     max_new_tokens = policy.new_tokens(max_new_tokens)
-    from studio.docqa import draft_pairs
     from studio.models import ModelError
 
     if not endpoint:
@@ -90,8 +91,6 @@ def reviewed_pairs(frame: pd.DataFrame | None) -> tuple[list[dict[str, str]], in
 
 def write_reviewed(frame: pd.DataFrame | None, source: str) -> tuple[Path, int, int]:
     """The reviewed pairs written to STUDIO_HOME/uploads as question,answer CSV: (path, pairs, rows left out)."""
-    from studio.docqa import write_pairs_csv
-    from studio.paths import studio_home
 
     pairs, empty = reviewed_pairs(frame)
     if not pairs:
@@ -102,16 +101,6 @@ def write_reviewed(frame: pd.DataFrame | None, source: str) -> tuple[Path, int, 
     path = folder / f"{stem}-qa-{time.strftime('%Y%m%d-%H%M%S')}.csv"
     write_pairs_csv(pairs, path)
     return path, len(pairs), empty
-
-
-def use_pairs(frame: pd.DataFrame | None, source: str) -> tuple:
-    """(the Data tab's outputs for the written file, note): the reviewed pairs become the training data."""
-    from studio.ui.data_tab import open_data
-
-    path, count, empty = write_reviewed(frame, source)
-    left_out = f" {empty} row{'s' * (empty != 1)} without a question or an answer left out." if empty else ""
-    note = f"✅ {count} reviewed pair{'s' * (count != 1)} loaded as your training data (see above).{left_out}"
-    return (*open_data(str(path), name=path.name), note)
 
 
 # ---- layout ----------------------------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ import json
 import gradio as gr
 import pandas as pd
 
-from studio import policy, runs
-from studio.ui import MODEL_EVENTS, api, md_escape
+from studio import policy, runs, service
+from studio.card import write_card
+from studio.evaluate import evaluate_file, evaluate_heldout, forgetting_check, format_forgetting, format_table
+from studio.ui import MODEL_EVENTS, md_escape
 
 ROW_COLUMNS = ["question", "reference", "base answer", "tuned answer", "base ✓", "tuned ✓"]
 
@@ -25,7 +27,6 @@ def _rows_frame(report: dict) -> pd.DataFrame:
 
 
 def _show(report: dict) -> tuple[str, pd.DataFrame]:
-    from studio.evaluate import format_table
 
     # The table text is ours except the message; escape nothing structural, only the free text.
     return format_table({**report, "message": md_escape(report.get("message", ""))}), _rows_frame(report)
@@ -36,15 +37,14 @@ def load_saved(run_id: str | None) -> tuple[str, pd.DataFrame, str]:
     if not run_id:
         return "Pick a finished run.", _rows_frame({}), ""
     try:
-        run_dir = api.run_dir(run_id)
-    except api.UserError as exc:
+        run_dir = service.run_dir(run_id)
+    except service.UserError as exc:
         return str(exc), _rows_frame({}), ""
     table, frame = ("No evaluation yet: press **Evaluate** above.", _rows_frame({}))
     if (run_dir / "eval.json").exists():
         table, frame = _show(json.loads((run_dir / "eval.json").read_text(encoding="utf-8")))
     forgetting = ""
     if (run_dir / "forgetting.json").exists():
-        from studio.evaluate import format_forgetting
 
         forgetting = format_forgetting(json.loads((run_dir / "forgetting.json").read_text(encoding="utf-8")))
     warnings = runs.read_status(run_dir).get("warnings") or []
@@ -58,8 +58,8 @@ def _picked_run(run_id: str | None):
     if not run_id:
         raise gr.Error("Pick a finished run first.")
     try:
-        return api.run_dir(run_id)
-    except api.UserError as exc:
+        return service.run_dir(run_id)
+    except service.UserError as exc:
         raise gr.Error(str(exc)) from None
 
 
@@ -68,8 +68,6 @@ def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int)
     max_new_tokens = policy.new_tokens(max_new_tokens)
     if runs.final_weights(run_dir) is None:
         raise gr.Error("This run has no trained weights yet; wait for it to finish or resume it.")
-    from studio.card import write_card
-    from studio.evaluate import evaluate_file, evaluate_heldout
 
     with policy.model_turns.turn("the evaluation"):
         try:
@@ -88,8 +86,6 @@ def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int)
 
 def check_forgetting(run_id: str | None) -> str:
     run_dir = _picked_run(run_id)
-    from studio.card import write_card
-    from studio.evaluate import forgetting_check, format_forgetting
 
     with policy.model_turns.turn("the forgetting check"):
         report = forgetting_check(run_dir)
@@ -100,7 +96,7 @@ def check_forgetting(run_id: str | None) -> str:
 
 
 def refresh_runs():
-    choices = api.runs_with_weights()
+    choices = service.runs_with_weights()
     return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
 
 

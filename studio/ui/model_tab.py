@@ -16,9 +16,15 @@ from pathlib import Path
 
 import gradio as gr
 
+from studio import service
+from studio.data import split_examples
+from studio.defaults import size_to_data
+from studio.estimate import estimate, human_bytes, human_seconds
+from studio.paths import DEFAULT_RECIPE, RECIPES_DIR, downloads_dir
 from studio.recipe import SECTIONS, Recipe, RecipeError, field_help, from_dict, load, loads, validate
-from studio.ui import api, downloads_dir, md_escape, warm_imports
-from studio.ui.api import DEFAULT_RECIPE, RECIPES_DIR, default_recipe, shared_problems
+from studio.runs import TrainingFailed
+from studio.service import default_recipe, shared_problems
+from studio.ui import md_escape, warm_imports
 from studio.ui.data_tab import example_lengths, is_preference, prefix_length
 
 MAIN = [("model", "base"), ("method", "name"), ("method", "r"), ("method", "alpha"), ("method", "dropout"),
@@ -43,7 +49,7 @@ def _type(section: str, name: str) -> str:
 
 def adapter_choices(current: str = "") -> list[tuple[str, str]]:
     """Start-from runs for DPO/ORPO: none (a fresh adapter on the base model) or a finished SFT LoRA run."""
-    choices = [("(none: a fresh adapter on the base model)", "")] + [(r, r) for r in api.sft_adapter_runs()]
+    choices = [("(none: a fresh adapter on the base model)", "")] + [(r, r) for r in service.sft_adapter_runs()]
     if current and current not in [value for _, value in choices]:
         choices.append((current, current))  # from a loaded recipe; the checks below say if it cannot be used
     return choices
@@ -110,11 +116,10 @@ def data_problems(recipe: Recipe, data_state: dict | None) -> list[str]:
         problems.append(f"method.objective: {objective} learns from a preference file (prompt, chosen, rejected), but "
                         "the loaded data is Q&A; pick sft, or load a preference file.")
     if init and objective != "sft" and not shared_problems(recipe):
-        from studio.preference import _find_init_adapter
-        from studio.train import TrainingFailed
+        from studio.preference import find_init_adapter
 
         try:
-            _find_init_adapter(init, recipe.model.base)
+            find_init_adapter(init, recipe.model.base)
         except TrainingFailed as exc:
             problems.append(str(exc))
     return problems
@@ -122,7 +127,6 @@ def data_problems(recipe: Recipe, data_state: dict | None) -> list[str]:
 
 def cost_markdown(recipe: Recipe, data_state: dict | None) -> str:
     """Trainable parameters, peak memory and time for this recipe on this data and machine."""
-    from studio.estimate import estimate, human_bytes, human_seconds
 
     warm_imports()
     lengths, prefix = None, 0
@@ -133,7 +137,6 @@ def cost_markdown(recipe: Recipe, data_state: dict | None) -> str:
         except Exception:  # noqa: BLE001 - no tokenizer (e.g. offline hub id): the estimate says so below
             lengths = None
     if lengths:
-        from studio.data import split_examples
 
         # The held-out part does not train: keep the lengths of the rows the run will train on.
         train_rows, _ = split_examples(list(range(len(lengths))), recipe.data.eval_size, recipe.training.seed)
@@ -195,8 +198,6 @@ def size_to(data_state: dict | None, *values) -> tuple:
         return (*[gr.skip()] * len(FIELDS), "")
     if is_preference(data_state) or recipe.method.objective != "sft":
         return preference_sized(recipe, data_state)
-    from studio.data import split_examples
-    from studio.defaults import size_to_data
 
     recipe = size_to_data(recipe, data_state["path"])
     n = len(split_examples([None] * data_state["examples"], recipe.data.eval_size, recipe.training.seed)[0])
@@ -222,7 +223,6 @@ def preference_sized(recipe: Recipe, data_state: dict) -> tuple:
                 "answers too, and a finished SFT run under *Start from run* to polish it.")
     elif not is_preference(data_state) and m.objective != "sft":
         m.objective, m.init_adapter = "sft", ""
-        from studio.defaults import size_to_data
 
         recipe = size_to_data(recipe, data_state["path"])
         note = "ℹ️ Q&A data: objective set back to **SFT**, and the settings sized to it."

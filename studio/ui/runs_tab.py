@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from studio import runs
-from studio.ui import MODEL_EVENTS, api
+from studio import runs, service
+from studio.ui import MODEL_EVENTS
 
 COLUMNS = {"run_id": "run", "state": "state", "data": "data", "examples": "examples", "method": "method", "r": "r",
            "epochs": "epochs", "learning_rate": "LR", "final_loss": "loss", "eval_loss": "held-out loss",
@@ -34,8 +34,8 @@ def overlay_figure(run_ids: list[str] | None):
     fig = go.Figure()
     for run_id in run_ids or []:
         try:
-            metrics = runs.read_metrics(api.run_dir(run_id))
-        except api.UserError:
+            metrics = runs.read_metrics(service.run_dir(run_id))
+        except service.UserError:
             continue
         train = [m for m in metrics if m.get("loss") is not None]
         evals = [m for m in metrics if m.get("eval_loss") is not None]
@@ -51,23 +51,23 @@ def overlay_figure(run_ids: list[str] | None):
 
 def refresh() -> tuple:
     ids = [r["run_id"] for r in runs.list_runs()]
-    with_weights = api.runs_with_weights()
+    with_weights = service.runs_with_weights()
     return (runs_frame(), gr.Dropdown(choices=ids), gr.Dropdown(choices=with_weights,
             value=with_weights[0] if with_weights else None))
 
 
 def export(run_id: str | None, fmt: str) -> str:
     try:
-        return api.export(run_id or "", fmt)
-    except api.UserError as exc:
+        return service.export(run_id or "", fmt)
+    except service.UserError as exc:
         raise gr.Error(str(exc)) from None
 
 
 def push(run_id: str | None, repo_id: str, token: str, what: str) -> tuple[str, str]:
     """Push, then clear the token box: the token is never echoed back or kept."""
     try:
-        url = api.push(run_id or "", repo_id, token, what)
-    except api.UserError as exc:
+        url = service.push(run_id or "", repo_id, token, what)
+    except service.UserError as exc:
         raise gr.Error(str(exc)) from None
     return f"Pushed to {url}", ""
 

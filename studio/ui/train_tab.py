@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from studio import runs
-from studio.ui import api, md_escape
+from studio import runs, service
+from studio.ui import md_escape
 from studio.ui.model_tab import recipe_from_values
 
 STATE_ICON = {"queued": "⏳", "running": "🏃", "stopping": "⏸️", "stopped": "⏹️", "failed": "❌", "done": "✅",
@@ -91,14 +91,14 @@ def poll(run_id: str | None, seen: str) -> tuple:
     if not run_id:
         return "No run yet. Press **Start training**.", "", gr.skip(), "", seen
     try:
-        folder = api.run_dir(run_id)
-    except api.UserError as exc:
+        folder = service.run_dir(run_id)
+    except service.UserError as exc:
         return md_escape(exc), "", gr.skip(), "", seen
     status, metrics = runs.read_status(folder), runs.read_metrics(folder)
     signature = f"{run_id}:{len(metrics)}"
     title = f"{'Loss and reward margin' if any('reward_margin' in m for m in metrics) else 'Loss'}: {run_id}"
     plot = loss_figure(metrics, title) if signature != seen else gr.skip()
-    return status_markdown(run_id, status), progress_html(status, metrics), plot, api.log_tail(run_id), signature
+    return status_markdown(run_id, status), progress_html(status, metrics), plot, service.log_tail(run_id), signature
 
 
 def start(data_state: dict | None, *values) -> tuple:
@@ -106,8 +106,8 @@ def start(data_state: dict | None, *values) -> tuple:
     if problems:
         raise gr.Error("Fix the recipe first (Model & method tab):\n" + "\n".join(problems))
     try:
-        run_id = api.start(recipe, data_state["path"] if data_state else None)
-    except api.UserError as exc:
+        run_id = service.start(recipe, data_state["path"] if data_state else None)
+    except service.UserError as exc:
         raise gr.Error(str(exc)) from None
     gr.Info(f"Started run {run_id}.")
     return gr.Dropdown(choices=run_choices(), value=run_id), ""
@@ -115,8 +115,8 @@ def start(data_state: dict | None, *values) -> tuple:
 
 def stop(run_id: str | None) -> None:
     try:
-        api.stop(run_id or "")
-    except api.UserError as exc:
+        service.stop(run_id or "")
+    except service.UserError as exc:
         gr.Warning(str(exc))
         return
     gr.Info("Stopping after the current step; a checkpoint is saved so you can resume.")
@@ -124,15 +124,15 @@ def stop(run_id: str | None) -> None:
 
 def resume(run_id: str | None) -> tuple:
     try:
-        api.resume(run_id or "")
-    except api.UserError as exc:
+        service.resume(run_id or "")
+    except service.UserError as exc:
         raise gr.Error(str(exc)) from None
     return gr.Dropdown(choices=run_choices(), value=run_id), ""
 
 
 def reattach() -> gr.Dropdown:
     """On page load: the run training now (or the newest), so a reload finds the run it left."""
-    return gr.Dropdown(choices=run_choices(), value=api.watch_default())
+    return gr.Dropdown(choices=run_choices(), value=service.watch_default())
 
 
 # ---- layout ----------------------------------------------------------------------------------------------------
@@ -145,12 +145,12 @@ class TrainTab:
 
 def build(data_state: gr.State, recipe_inputs: list, demo: gr.Blocks) -> TrainTab:
     gr.Markdown("### 3. Train\nTraining runs in the background: you can close this page and come back.")
-    if api.demo_mode():
+    if service.demo_mode():
         gr.Markdown("🔒 **Read-only demo:** starting and resuming runs is turned off here.")
     with gr.Row():
-        start_btn = gr.Button("Start training", variant="primary", interactive=not api.demo_mode())
+        start_btn = gr.Button("Start training", variant="primary", interactive=not service.demo_mode())
         stop_btn = gr.Button("Stop", variant="stop")
-        resume_btn = gr.Button("Resume", interactive=not api.demo_mode())
+        resume_btn = gr.Button("Resume", interactive=not service.demo_mode())
     with gr.Row():
         run = gr.Dropdown(label="Run shown", choices=[], value=None, allow_custom_value=False, scale=4)
         refresh = gr.Button("↻ Refresh list", scale=1)

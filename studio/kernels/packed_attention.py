@@ -1,3 +1,8 @@
+# Patches: registers a custom attention and mask function with transformers' AttentionInterface and
+# ALL_MASK_ATTENTION_FUNCTIONS, and switches a model to them with set_attn_implementation; falls back
+# to transformers.integrations.sdpa_attention (sdpa_attention_forward, repeat_kv). share_prefix swaps
+# the Trainer's data_collator and its private `_track_num_input_tokens`.
+# Checked against torch 2.13.0, transformers 5.23.0, trl 1.16.0.
 """Attention for padding-free packed rows that attends within each example only, without a mask.
 
 Padding-free training packs a batch into one row whose position ids restart at every example. With
@@ -5,10 +10,10 @@ sdpa, transformers turns that into a dense block-diagonal mask over the whole ro
 examples of 64 tokens costs the attention of one 512-token sequence (8x the work) and the CPU kernel
 cannot skip the masked blocks. Here the examples are laid out as a right-padded [examples, width]
 grid and attend with plain batched matmuls and a causal mask: the same result (tests/test_train.py
-compares losses, gradients and each example alone) for an eighth of the attention work. (One CPU
-flash-attention call per example was slower still: its backward has a high fixed cost per call.)
-A training step of the default model got ~11% faster (bench/train_speed.py). GPUs with
-flash-attention have varlen kernels for this; this is the CPU's equivalent.
+compares losses, gradients and each example alone) for an eighth of the attention work, about 11%
+of a training step of the default model (bench/train_speed.py). One CPU flash-attention call per
+example is slower still: its backward has a high fixed cost per call. GPUs with flash-attention have
+varlen kernels for this; this is the CPU's equivalent.
 """
 
 from __future__ import annotations

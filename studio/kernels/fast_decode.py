@@ -1,3 +1,9 @@
+# Uses torch's private CPU kernels `torch._convert_weight_to_int4pack_for_cpu` and
+# `torch._weight_int4pack_mm_for_cpu`, and mkldnn internals (`torch.ops.mkldnn._reorder_linear_weight`,
+# `torch.ops.mkldnn._linear_pointwise`); replaces `forward` on nn.Linear and PEFT LoRA layers, reading
+# PEFT internals (lora_A, lora_B, scaling, lora_variant, use_dora, merged, active_adapters).
+# A layer whose kernel fails a self-test at switch-over stays as it was.
+# Checked against torch 2.13.0, peft 0.21.2.
 """Streaming chat decodes a 4-bit model from its own 4-bit weights.
 
 The default model ships as a Q4_1 GGUF: every linear weight is q·d + m, with a 4-bit q in groups of
@@ -8,13 +14,13 @@ same weights as 4-bit groups, an eighth of the bytes, with bf16 activations and 
 the precision the model was trained in (bf16 autocast on bf16 frozen weights). A layer switches only
 where its weights are exactly 4-bit groups, so every other model (and a fully fine-tuned one) stays
 as it was; the LoRA adapter itself stays fp32. Only single-token steps inside `decoding()` take this
-path: prompts (prefill) and batched evaluation keep fp32, where the kernel is no faster.
-On the default model one token went from 32 to 19 ms (bench/README.md, "Chat").
+path: prompts (prefill) and batched evaluation keep fp32, where the kernel is no faster. On the
+default model a token takes about 40% less time (bench/README.md, "Chat").
 
 A CPU without AVX512-BF16 or AMX runs the int4 kernel no faster than fp32 (it is compute bound there),
-but a bf16 gemv still reads half of fp32's bytes: on a 2-core AMD EPYC with AVX2 the default model's
-210 linear layers took 32 ms a token from bf16 copies against 82 ms in fp32. There every linear layer
-of any model decodes from a bf16 copy of its weight, where a quick measurement at load says it pays.
+but a bf16 gemv still reads half of fp32's bytes: on a 2-core AVX2 machine the default model decodes
+a token from bf16 copies in under half of fp32's time. There every linear layer of any model decodes
+from a bf16 copy of its weight, where a quick measurement at load says it pays.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import types
 from contextlib import contextmanager
 
 import torch
+
+from studio import hardware
 
 GROUP = 32
 _state = threading.local()
@@ -70,11 +78,9 @@ def use_four_bit_decoding(model: torch.nn.Module) -> int:
     reads a bf16 copy packed for oneDNN (half the bytes of fp32). On a CPU without bf16 instructions
     any model's linear layers decode from bf16 copies instead, where that measures faster.
     """
-    from studio.models import cpu_has_bf16
-
     if next(model.parameters()).device.type != "cpu":
         return 0
-    if not cpu_has_bf16():
+    if not hardware.cpu_has_bf16():
         return _use_bf16_decoding(model)
     switched = 0
     for module in model.modules():

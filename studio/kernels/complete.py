@@ -1,3 +1,7 @@
+# Reaches into transformers' KV cache: subclasses `transformers.cache_utils.DynamicLayer` (its keys,
+# values, dtype, device, is_initialized and update/batch_select_indices), replaces `cache.layers`, and
+# calls the cache's batch_repeat_interleave and batch_select_indices and the model's `logits_to_keep`.
+# Checked against torch 2.13.0, transformers 5.23.0.
 """Batched completion from one model: the loop behind drafting, replay, and evaluation replies.
 
 `generate` pays, on a CPU, for things a batch of prompts with a common start does not need: it

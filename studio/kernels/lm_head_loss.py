@@ -1,3 +1,7 @@
+# Patches TRL's private `trl.trainer.utils._ChunkedLogProbFunction` (trl.kernels.ChunkedLogProbFunction,
+# whose `apply` signature DenseLogProbs copies) and `trl.trainer.utils._use_triton` (from
+# trl.kernels.chunked_logprob), both read by TRL's fused LM head at each loss.
+# Checked against torch 2.13.0, trl 1.16.0.
 """TRL's fused LM-head loss, made cheap on the CPU.
 
 TRL's SFTTrainer scores each token through a "fused LM head" (`trl.trainer.utils.add_fused_lm_head`):

@@ -1,8 +1,8 @@
-"""Plain functions behind the studio's buttons and its scripting API; no gradio in here.
+"""The service layer: the plain functions behind every button, the scripting API and the CLI; no gradio in here.
 
-Each raises `UserError` with a message meant for a person; `studio.ui.app` turns it into `gr.Error`.
-The named endpoints (see `studio.ui.app.API_DOC`) are thin wrappers over `train_api`, `status`,
-`stop`, `compare` and `runs_table`, so a script and a click run the very same code.
+Each raises `UserError` with a message meant for a person; `studio.ui.guard` turns it into `gr.Error`. The named
+endpoints (see `studio.ui.app`) are thin wrappers over `train_api`, `status`, `stop`, `compare` and `runs_table`,
+so a script and a click run the very same code, through the same checks of `studio.policy`.
 """
 
 from __future__ import annotations
@@ -13,19 +13,19 @@ import time
 from pathlib import Path
 
 from studio import policy, runs
+from studio.data import detect_preferences, load_data, load_preferences
+from studio.defaults import size_to_data
+from studio.export import export_run
+from studio.hub import HubError, push_to_hub
 from studio.jobs import Busy, jobs
+from studio.paths import DEFAULT_RECIPE, downloads_dir, prune_downloads
 
 # Re-exported: the tabs and the tests read the policy through the service layer they call.
 from studio.policy import UserError, base_problem, demo_mode, refuse_in_demo, shared_mode  # noqa: F401
 from studio.policy import recipe_problems as shared_problems
-from studio.recipe import Recipe, RecipeError, check, load, loads
-from studio.ui import downloads_dir, prune_downloads
+from studio.progress import request_stop
+from studio.recipe import Recipe, RecipeError, apply_overrides, check, load, loads
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPES_DIR = REPO / "recipes"
-DEFAULT_RECIPE = RECIPES_DIR / "smollm2_135m_lora_cpu.yaml"
-SAMPLE_DATA = REPO / "assets" / "sample_qa.csv"
-SAMPLE_PREFERENCES = REPO / "assets" / "sample_preferences.csv"
 EXPORT_FORMATS = ("adapter", "merged", "gguf-f16", "gguf-q8_0")
 STATUS_KEYS = ("state", "message", "step", "total", "epoch", "loss", "eval_loss", "eta", "train_seconds")
 
@@ -39,14 +39,22 @@ def default_recipe() -> Recipe:
     return load(DEFAULT_RECIPE)
 
 
+def sized_recipe(data_path: str | Path | None, recipe: Recipe | None = None, overrides: list[str] | tuple = ()
+                 ) -> Recipe:
+    """The recipe with its overrides, or (none given) the default CPU recipe sized to the data, the overrides kept
+    over the sizing: the one entry point the CLI (`train --data FILE`) and `/api_train` share. Raises RecipeError."""
+    chosen = recipe if recipe is not None else default_recipe()
+    if overrides:
+        chosen = apply_overrides(chosen, list(overrides))
+    if recipe is None:
+        chosen = size_to_data(chosen, data_path, explicit=list(overrides))
+    return check(chosen)
+
+
 def recipe_from_yaml(text: str, data_path: str | None = None) -> Recipe:
     """The recipe in `text`, or (when empty) the default CPU recipe sized to the data, as the CLI does."""
     try:
-        if text and text.strip():
-            return check(loads(text))
-        from studio.defaults import size_to_data
-
-        return check(size_to_data(default_recipe(), data_path))
+        return sized_recipe(data_path, loads(text) if text and text.strip() else None)
     except RecipeError as exc:
         raise UserError("The recipe has problems:\n" + "\n".join(exc.problems)) from None
 
@@ -55,8 +63,6 @@ def check_data(data_path: str | None, recipe: Recipe):
     """The data report for `data_path`, or a UserError saying why it cannot be trained on."""
     if not data_path:
         raise UserError("No data loaded. Upload a file on the Data tab (or press 'Load sample') first.")
-    from studio.data import load_data
-    from studio.preference_data import detect_preferences, load_preferences
 
     columns = recipe.data.columns or None
     if recipe.method.objective != "sft":
@@ -123,7 +129,6 @@ def stop(run_id: str) -> dict:
     if not jobs.stop(path):
         if runs.read_status(path).get("state") not in runs.ACTIVE:
             raise UserError(f"Run {run_id} is not training, so there is nothing to stop.")
-        from studio.train import request_stop
 
         request_stop(path)
     return status(run_id)
@@ -248,10 +253,6 @@ def export(run_id: str, fmt: str) -> str:
         target = out_root / f"{run_id}-recipe.yaml"
         shutil.copyfile(path / "recipe.yaml", target)
         return str(target)
-    try:
-        from studio.export import export_run
-    except ImportError:
-        raise UserError("Export is not available in this version of Studio (studio.export is missing).") from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = out_root / f"{run_id}-{fmt}-{stamp}"
     if fmt not in EXPORT_FORMATS:
@@ -280,7 +281,6 @@ def push(run_id: str, repo_id: str, token: str, what: str = "adapter", private: 
         raise UserError("Give the repository as owner/name, e.g. my-team/ferry-assistant.")
     if not token.strip():
         raise UserError("Paste a Hugging Face access token with write permission.")
-    from studio.hub import HubError, push_to_hub
 
     try:
         return push_to_hub(run_dir(run_id), repo_id.strip(), token.strip(), what=what, private=private)
