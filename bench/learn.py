@@ -18,6 +18,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -55,6 +56,7 @@ def main() -> int:
     t0 = time.time()
     train(recipe, args.data, run_dir, log=lambda line: print(line, flush=True) if "step" not in line else None)
     wall = time.time() - t0
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # training's peak, before any answer
     status = read_status(run_dir)
     if status.get("state") != "done":
         print(f"run ended {status.get('state')}: {status.get('message')}")
@@ -119,7 +121,9 @@ def main() -> int:
         "base_hit_rate": base_rate, "tuned_hit_rate": rate,
         "train_seconds": round(status.get("train_seconds", 0), 1), "final_loss": round(losses[-1], 4),
         "forgetting_flag": forgetting.get("flag"), "epochs": recipe.training.epochs,
-        "learning_rate": recipe.training.learning_rate, "r": recipe.method.r, "run_dir": str(run_dir),
+        "learning_rate": recipe.training.learning_rate, "r": recipe.method.r, "method": recipe.method.name,
+        "tokens_per_s": next((m["tokens_per_s"] for m in reversed(read_metrics(run_dir)) if "tokens_per_s" in m), None),
+        "peak_rss_mb": round(peak_rss_mb), "run_dir": str(run_dir),
     }))
     return 0
 

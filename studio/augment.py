@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 
 from studio.data import Example
-from studio.kernels.complete import complete, eos_ids, generating
+from studio.kernels.complete import complete, generating, stop_ids
 from studio.question_forms import normalise as _norm
 
 # Bumped whenever drafting changes what it writes: drafts kept for reuse (studio.drafts) are keyed by it.
@@ -199,7 +199,7 @@ def replay_examples(model, tokenizer, prompts: list[str], system_prompt: str = "
             chats = [([{"role": "system", "content": system_prompt}] if system_prompt else [])
                      + [{"role": "user", "content": p}] for p in chunk]
             texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
-            stop = {tokenizer.eos_token_id, *eos_ids(model)} - {None}
+            stop = stop_ids(model, tokenizer)
             gen, stopped = complete(model, tokenizer, texts, 1, max_new_tokens, stop)  # greedy
             for prompt, ids, finished in zip(chunk, gen, stopped.tolist(), strict=True):
                 answer = tokenizer.decode(ids, skip_special_tokens=True).strip()

@@ -99,8 +99,10 @@ class ChatModel:
                                                   return_dict=True)
 
     def _gen_kwargs(self, max_new_tokens: int, temperature: float) -> dict:
+        from studio.kernels.complete import stop_ids
+
         kwargs = {"max_new_tokens": max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id,
-                  "do_sample": temperature > 0}
+                  "do_sample": temperature > 0, "eos_token_id": sorted(stop_ids(self.model, self.tokenizer))}
         if temperature > 0:
             kwargs.update(temperature=temperature, top_p=0.95)
         else:
@@ -154,11 +156,11 @@ class ChatModel:
         """Through drafting's own completion loop (studio.kernels.complete) rather than `generate`: the chat
         template's shared start (system prompt, user header) runs once a batch, finished replies leave
         the batch, and the cache grows in place. Same greedy replies, 2-4x sooner (bench/README.md)."""
-        from studio.kernels.complete import complete, eos_ids, generating  # imports transformers: on first use
+        from studio.kernels.complete import complete, generating, stop_ids  # imports transformers: on first use
 
         model, switch = self._pick(tuned)
         system = self.system_prompt if system_prompt is None else system_prompt
-        stop = {self.tokenizer.eos_token_id, *eos_ids(model)} - {None}
+        stop = stop_ids(model, self.tokenizer)
         out: list[str] = []
         with torch_threads(generation_threads()), generating(model, self.tokenizer), switch:
             for i in range(0, len(prompts), batch_size):

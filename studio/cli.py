@@ -56,13 +56,19 @@ def _load_recipe(args):
 
 def cmd_train(args) -> int:
     from studio import runs
+    from studio.hardware import from_main_process, process_rank
     from studio.train import train
 
+    main = process_rank()[0] == 0  # under `accelerate launch`: process 0 checks, names the run and reports
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and process_rank()[1] == 1:
+        print("note: `accelerate launch --cpu` starts one process (several CPU processes need mpirun there). For "
+              "data-parallel training on CPUs use `accelerate launch --multi_gpu --num_processes N` (without GPUs it "
+              "starts N CPU processes) or `torchrun --nproc_per_node N -m studio train ...`.", file=sys.stderr)
     if args.resume:
         if not args.out:
             return _fail("--resume needs --out RUN_DIR (the run to continue).")
         run_dir = Path(args.out)
-        problem = runs.resume_problem(run_dir)
+        problem = runs.resume_problem(run_dir) if main else None
         if problem:
             return _fail(problem)  # before anything is written: the run stays as it was
         recipe = None
@@ -76,9 +82,11 @@ def cmd_train(args) -> int:
         except RecipeError as exc:
             return _fail("the recipe has problems:\n  " + "\n  ".join(exc.problems))
         run_dir = Path(args.out) if args.out else None
-        if run_dir is None and int(os.environ.get("LOCAL_RANK", "0")) == 0:
-            run_dir = runs.new_run_dir(Path(args.data).stem)
+        if run_dir is None:
+            run_dir = from_main_process(runs.new_run_dir(Path(args.data).stem) if main else None)
     run_dir = train(recipe, args.data, run_dir, resume=args.resume)
+    if not main:
+        return 0
     status = runs.read_status(run_dir)
     print(f"{status.get('state')}: {status.get('message')}", file=sys.stderr)
     print(run_dir)

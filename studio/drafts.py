@@ -42,7 +42,7 @@ def write_examples(path: Path, examples) -> None:
     text = "".join(json.dumps({"messages": e.messages, "row": e.row}, ensure_ascii=False) + "\n"
                    for e in examples)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: a data-parallel run's read it too
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 

@@ -39,6 +39,8 @@ LOGIT_COPIES = 3
 # run took 59.1 s where 0.56 estimated 121.2 s, and the default recipe 72 s against 140.3 s -> 1.12.
 # GPU: not measured; 0.3 is a placeholder.
 EFFICIENCY = {"cpu-bf16": 0.56, "cpu-bf16-avx512": 1.12, "cpu-fp32": 0.48, "gpu": 0.3}
+# NF4 weights with double quantization: 4 bits plus a scale per 64 weights, itself 8-bit per 256 blocks.
+QLORA_BYTES = 0.53
 # Python, torch, transformers, TRL, the tokenizer and the data: what a training process holds before the
 # model counts (~530 MB after the imports), plus the Trainer's and the allocator's share at the peak:
 # fitted so the sum matches bench/train_speed.py's peak RSS (1931 MB measured, default recipe; with the
@@ -95,6 +97,7 @@ def _meta_counts(base: str, method: str, r: int, target_modules: str, trust_remo
         "hidden": getattr(text, "hidden_size", 0) or 0,
         "layers": getattr(text, "num_hidden_layers", 0) or 0,
         "vocab": getattr(text, "vocab_size", 0) or 0,
+        "tied": bool(getattr(config, "tie_word_embeddings", False)),
     }
     return trainable, total, shape
 
@@ -160,8 +163,15 @@ def memory_bytes(recipe: Recipe, trainable: int, total: int, shape: dict, gpu: b
     """
     method, t, length = recipe.method.name, recipe.training, recipe.data.max_length
     bf16 = t.precision in ("bf16", "fp16") or (t.precision == "auto" and _bf16_ok())
-    frozen_bytes = 0.55 if method == "qlora" else (2 if (gpu or bf16) and method != "full" else 4)
-    weights = (total - trainable if method in ("lora", "qlora", "head") else 0) * frozen_bytes
+    frozen_bytes = 2 if (gpu or bf16) and method != "full" else 4
+    frozen = total - trainable if method in ("lora", "qlora", "head") else 0
+    if method == "qlora":
+        # NF4 with double quantization is ~0.53 bytes a weight, for the linear layers only: the embeddings (and an
+        # untied head) stay unquantized, and PEFT's k-bit preparation keeps them in fp32.
+        embeddings = min(frozen, shape["vocab"] * shape["hidden"] * (1 if shape.get("tied", True) else 2))
+        weights = (frozen - embeddings) * QLORA_BYTES + embeddings * 4
+    else:
+        weights = frozen * frozen_bytes
     weights += trainable * 4  # trained weights stay fp32
     optimizer = trainable * (4 + 8)  # the gradient plus AdamW's two moments, fp32
     value_bytes = 2 if gpu or bf16 else 4

@@ -1,9 +1,10 @@
-"""GGUF export of Llama-family models, so a tuned model runs in llama.cpp, Ollama and LM Studio.
+"""GGUF export of Llama, Mistral, Qwen2 and Qwen3 models, so a tuned model runs in llama.cpp, Ollama and LM Studio.
 
 The file is written with the `gguf` package's GGUFWriter, not llama.cpp's convert_hf_to_gguf.py: that
-script is not on PyPI and needs the llama.cpp tree. The price is scope: only LlamaForCausalLM with plain
-RoPE and a byte-level BPE tokenizer (the default SmolLM2 and many small chat models). Anything else gets
-a plain error naming the script to use, never a file that loads but babbles.
+script is not on PyPI and needs the llama.cpp tree. The price is scope: the families whose weights map one to
+one onto llama.cpp's tensors (`ARCHITECTURES`), with plain RoPE and a byte-level BPE tokenizer (the default
+SmolLM2 and many small chat models). Anything else (Gemma's shifted norms and SentencePiece vocabulary, Phi-3's
+fused projections) gets a plain error naming the script to use, never a file that loads but babbles.
 
 `verify_gguf` reads the file back with transformers, an independent reader, and compares next-token
 logits with the source folder, so a wrong key or a missed Q/K permutation fails loudly here and not
@@ -30,9 +31,19 @@ _LAYER_NAMES = {
     "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
     "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+    "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",  # Qwen3's per-head norms
 }
+# transformers model_type -> (llama.cpp architecture, Q/K rows reordered for llama.cpp's RoPE). Mistral is written
+# as llama, as llama.cpp's own converter does; Qwen's RoPE already pairs dimensions the way llama.cpp reads them.
+ARCHITECTURES = {"llama": ("llama", True), "mistral": ("llama", True), "qwen2": ("qwen2", False),
+                 "qwen3": ("qwen3", False)}
 _GLOBAL_NAMES = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
                  "lm_head.weight": "output.weight"}
+# The split regexes of the byte-level BPE families, by llama.cpp's name for them: Qwen2/Qwen3 split digits one by
+# one, Llama 3 in groups of up to three.
+_WORDS = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|"
+_REST = r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+_SPLIT_REGEXES = {_WORDS + r"\p{N}" + _REST: "qwen2", _WORDS + r"\p{N}{1,3}" + _REST: "llama-bpe"}
 _CONVERT_HINT = "llama.cpp's convert_hf_to_gguf.py handles it: export the merged model and run that script on it."
 _CHATML_TEMPLATE = (
     '{{- if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}'
@@ -59,7 +70,7 @@ def export_gguf(model_dir: Path, out_file: Path, outtype: str = "f16", system_pr
     tokenizer_json = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
 
     tmp = out_file.with_name(f".{out_file.name}.{os.getpid()}.tmp")
-    writer = gguf.GGUFWriter(tmp, "llama")
+    writer = gguf.GGUFWriter(tmp, ARCHITECTURES[config.model_type][0])
     try:
         _add_metadata(writer, config, outtype)
         _add_tokenizer(writer, tokenizer, tokenizer_json, config.vocab_size)
@@ -77,9 +88,9 @@ def export_gguf(model_dir: Path, out_file: Path, outtype: str = "f16", system_pr
 
 
 def _check_supported(config) -> None:
-    if config.model_type != "llama" or "LlamaForCausalLM" not in (config.architectures or ["LlamaForCausalLM"]):
-        raise GGUFError(f"Studio writes GGUF for Llama-family models only; this one is '{config.model_type}'. "
-                        + _CONVERT_HINT)
+    if config.model_type not in ARCHITECTURES or not all(a.endswith("ForCausalLM") for a in config.architectures or []):
+        raise GGUFError(f"Studio writes GGUF for Llama, Mistral, Qwen2 and Qwen3 models; this one is "
+                        f"'{config.model_type}'. " + _CONVERT_HINT)
     rope_type = _rope(config).get("rope_type", "default")
     if rope_type != "default":
         raise GGUFError(f"This model uses '{rope_type}' RoPE scaling, which Studio's GGUF export does not write. "
@@ -114,7 +125,8 @@ def _add_metadata(writer, config, outtype: str) -> None:
     writer.add_rope_freq_base(float(_rope(config)["rope_theta"]))
     writer.add_layer_norm_rms_eps(float(config.rms_norm_eps))
     writer.add_rope_dimension_count(head_dim)
-    if head_dim != config.hidden_size // config.num_attention_heads:
+    # Qwen3 readers take the head size from these keys alone (their default is 128), so Qwen3 always has them.
+    if head_dim != config.hidden_size // config.num_attention_heads or config.model_type == "qwen3":
         writer.add_key_length(head_dim)
         writer.add_value_length(head_dim)
     writer.add_vocab_size(config.vocab_size)
@@ -132,6 +144,10 @@ def _pre_tokenizer(spec: dict | None) -> str:
     kinds = [p.get("type") for p in parts]
     if kinds == ["ByteLevel"] and parts[0].get("use_regex", True):
         return "gpt-2"
+    if kinds == ["Split", "ByteLevel"] and not parts[1].get("use_regex", True):
+        name = _SPLIT_REGEXES.get(parts[0].get("pattern", {}).get("Regex", ""))
+        if name:
+            return name
     if kinds == ["Digits", "ByteLevel"] and parts[0].get("individual_digits") and parts[1].get("use_regex", True):
         return "smollm"  # GPT-2's regex after splitting every digit; llama.cpp's starcoder/smollm family
     raise GGUFError(f"Studio does not know how llama.cpp splits text for this tokenizer (pre-tokenizer {kinds}). "
@@ -224,6 +240,7 @@ def _tensors(model_dir: Path, config, outtype: str):
 
     n_head = config.num_attention_heads
     n_kv = config.num_key_value_heads or n_head
+    reorder = ARCHITECTURES[config.model_type][1]
     seen = set()
     for path in _safetensors_files(model_dir):
         with safe_open(path, framework="pt") as fh:
@@ -232,9 +249,9 @@ def _tensors(model_dir: Path, config, outtype: str):
                 if name is None or (name == "output.weight" and config.tie_word_embeddings):
                     continue  # tied: llama.cpp reuses token_embd as the output head when `output` is absent
                 data = fh.get_tensor(hf_name).to(torch.float32).numpy()
-                if ".attn_q." in name:
+                if reorder and ".attn_q." in name:
                     data = permute(data, n_head, n_head)
-                elif ".attn_k." in name:
+                elif reorder and ".attn_k." in name:
                     data = permute(data, n_head, n_kv)
                 seen.add(name)
                 if data.ndim == 1:  # norms and biases: tiny, and precision matters, so f32 as llama.cpp does

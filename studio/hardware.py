@@ -1,4 +1,5 @@
-"""What this machine offers (CUDA, CPU bf16 and AMX instructions) and how many torch threads each job uses.
+"""What this machine offers (CUDA, CPU bf16 and AMX instructions), how many torch threads each job uses, and a
+process's place in a data-parallel run.
 
 torch is imported inside the functions that need it: the CPU checks and thread counts are cheap and
 are asked for before any model loads, and the entry points set OMP_NUM_THREADS before torch starts.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +67,70 @@ class torch_threads:
 
 
 def cpu_threads() -> int:
-    """Threads for one torch job: STUDIO_THREADS, else every core this process may use."""
+    """Threads for one torch job: STUDIO_THREADS, else every core this process may use, shared out among the
+    processes of a data-parallel run on this machine (two processes spinning on every core each run slower)."""
     env = os.environ.get("STUDIO_THREADS", "")
-    return int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0))
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    local_processes = os.environ.get("LOCAL_WORLD_SIZE", "1")
+    return max(1, len(os.sched_getaffinity(0)) // max(1, int(local_processes) if local_processes.isdigit() else 1))
+
+
+def process_rank() -> tuple[int, int]:
+    """(rank, number of processes) of a data-parallel run under `accelerate launch` or torchrun; (0, 1) alone.
+
+    Read from the launcher's environment, so a run knows its place before torch or accelerate start.
+    """
+    rank, world = os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1")
+    return (int(rank) if rank.isdigit() else 0), (int(world) if world.isdigit() else 1)
+
+
+class MainProcessEnded(Exception):
+    """Process 0 of a data-parallel run ended it inside a `main_process_first` block (stopped or failed there)."""
+
+
+@contextmanager
+def main_process_first():
+    """Process 0 runs the block first (it writes the run folder and drafts), the others after it, reading what it
+    wrote. Process 0 tells the others whether its block finished: where it raised (a stop while drafting, bad
+    data), they raise MainProcessEnded at once instead of redoing its work or waiting for a step that never comes.
+    """
+    if process_rank()[1] == 1:
+        yield
+        return
+    from accelerate.utils import broadcast_object_list
+
+    if not _process_group().is_main_process:
+        if not broadcast_object_list([None], from_process=0)[0]:
+            raise MainProcessEnded
+        yield
+        return
+    finished = False
+    try:
+        yield
+        finished = True
+    finally:
+        broadcast_object_list([finished], from_process=0)
+
+
+def from_main_process(value):
+    """Process 0's `value` in every process of a data-parallel run (e.g. the new run folder's name)."""
+    if process_rank()[1] == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    _process_group()
+    return broadcast_object_list([value], from_process=0)[0]
+
+
+def _process_group():
+    """accelerate's state for this process, joined to the launcher's process group: NCCL on GPUs, gloo on CPUs.
+    Without `cpu=True` on a machine without GPUs accelerate would see one process, and every collective would
+    return at once instead of waiting; the Trainer joins the same group later with the same setting."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 class training_threads(torch_threads):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from studio.hardware import cpu_has_bf16
 from studio.paths import models_dir
 from studio.recipe import MethodSection
 
@@ -117,20 +118,22 @@ def load_tokenizer(base: str, trust_remote_code: bool = False, log: Callable[[st
 
 
 def qlora_problem() -> str | None:
-    """Why QLoRA cannot run here, or None when it can."""
-    if not torch.cuda.is_available():
-        return (
-            "QLoRA (4-bit) needs an NVIDIA GPU with CUDA, and this machine has none. Choose method 'lora' "
-            "instead: on a small model it trains well on the CPU."
-        )
+    """Why QLoRA cannot run here, or None when it can (bitsandbytes quantizes and trains NF4 on GPUs and CPUs)."""
     if importlib.util.find_spec("bitsandbytes") is None:
         return "QLoRA needs the bitsandbytes package. Install it (`pip install bitsandbytes`) or choose 'lora'."
     return None
 
 
+def qlora_compute_dtype() -> torch.dtype:
+    """The dtype NF4 weights are unpacked to for each matmul: bf16 where the GPU or CPU computes it natively."""
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_has_bf16() else torch.float32
+
+
 def load_model(base: str, method: str = "lora", trust_remote_code: bool = False, log: Callable[[str], None] = print,
                frozen_bf16: bool = False):
-    """Load the base model for `method`: fp32 weights on the CPU, bf16 on a GPU, NF4 for QLoRA.
+    """Load the base model for `method`: fp32 weights on the CPU, bf16 on a GPU, NF4 for QLoRA (GPU or CPU).
 
     `frozen_bf16` (LoRA/head training with bf16 autocast on a CPU): the frozen base weights are stored in
     bf16 from the start, so autocast need not re-cast 135M+ fp32 weights every step and memory halves;
@@ -146,14 +149,16 @@ def load_model(base: str, method: str = "lora", trust_remote_code: bool = False,
             raise ModelError(problem)
         from transformers import BitsAndBytesConfig
 
+        compute = qlora_compute_dtype()
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_compute_dtype=compute,
         )
-        kwargs["dtype"] = torch.bfloat16
-        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
+        kwargs["dtype"] = compute
+        # Each process of a multi-GPU run quantizes onto its own GPU; on a CPU the NF4 weights stay in RAM.
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0)) if torch.cuda.is_available() else "cpu"}
     elif torch.cuda.is_available() and method != "full":
         kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     elif frozen_bf16 and method in ("lora", "head"):
@@ -167,7 +172,21 @@ def load_model(base: str, method: str = "lora", trust_remote_code: bool = False,
         raise ModelError(f"The model '{base}' does not fit in GPU memory. Try QLoRA or a smaller model.") from None
     except Exception as exc:  # noqa: BLE001
         raise _hub_error(base, exc) from exc
+    if method == "qlora" and not torch.cuda.is_available():
+        _keep_trainable_nf4_layout(model)
+        log("QLoRA on the CPU: the base weights stay 4-bit (NF4) in memory; the adapter trains with AdamW "
+            "(the paged 8-bit optimizer needs a GPU).")
     return model
+
+
+def _keep_trainable_nf4_layout(model) -> None:
+    """bitsandbytes (checked against 0.50.2) repacks a Linear4bit's weights for its AVX512-BF16 inference kernel the
+    first time the layer runs without gradients, i.e. at the first eval step, and keeps that layout: the training
+    steps after it then run that kernel, which passes no gradient back to the LoRA layers below, and layers whose
+    width is not a multiple of 32 fail outright. Training keeps the layout every matmul_4bit path reads."""
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def target_modules(spec: str) -> str | list[str]:

@@ -68,6 +68,8 @@ def progress_callback(run_dir: Path, stop_event: threading.Event | None, log: Ca
     class Progress(TrainerCallback):
         """Writes each log as a metrics line and the status; stops on request with a checkpoint."""
 
+        stopped = False  # stopped on request (the same step in every process of a data-parallel run)
+
         def on_train_begin(self, args, state, control, **kwargs):
             self.rows = runs.read_metrics(run_dir)  # on resume: the kept history, for the live warnings
             self.start = time.time()
@@ -81,7 +83,17 @@ def progress_callback(run_dir: Path, stop_event: threading.Event | None, log: Ca
                 runs.write_status(run_dir, "running", "Training...", step=state.global_step, total=state.max_steps)
 
         def on_step_end(self, args, state, control, **kwargs):
-            if stop_requested(run_dir, stop_event):
+            stop = stop_requested(run_dir, stop_event)
+            if args.world_size > 1:
+                # Every process stops at the same step, or those still training wait for the others forever.
+                import torch
+                import torch.distributed as dist
+
+                flag = torch.tensor([int(stop)], device=args.device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                stop = bool(flag.item())
+            if stop:
+                self.stopped = True
                 control.should_training_stop = True
                 control.should_save = True
             elif self.save_seconds and time.monotonic() - self.last_save >= self.save_seconds:
@@ -92,17 +104,20 @@ def progress_callback(run_dir: Path, stop_event: threading.Event | None, log: Ca
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
-            if not state.is_world_process_zero or not any(k in logs for k in ("loss", "eval_loss")):
+            if not any(k in logs for k in ("loss", "eval_loss")):
                 return
             row = metrics_row(state, logs, time.time() - self.start, self.start_step, self.start_tokens)
-            runs.append_jsonl(run_dir / "metrics.jsonl", row)
-            self.rows.append(row)
+            if state.is_world_process_zero:
+                runs.append_jsonl(run_dir / "metrics.jsonl", row)
             loss = row.get("loss", row.get("eval_loss"))
-            if loss is not None and not math.isfinite(loss):
+            if loss is not None and not math.isfinite(loss):  # every process (the logged loss is their mean) ends
                 raise TrainingFailed(
                     f"The loss became {loss} at step {state.global_step}: training diverged. "
                     "Lower training.learning_rate (for example to a tenth) and start again."
                 )
+            if not state.is_world_process_zero:
+                return
+            self.rows.append(row)
             stopping = stop_requested(run_dir, stop_event)
             runs.write_status(run_dir, "stopping" if stopping else "running",
                               "Stopping after the current step..." if stopping else "Training...",

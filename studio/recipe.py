@@ -113,8 +113,8 @@ class MethodSection:
     name: str = _f(
         "lora",
         "How to train: 'lora' adds small trainable matrices (fast, little memory); 'qlora' does the same on a "
-        "4-bit base model (needs an NVIDIA GPU); 'full' trains every weight (most memory); 'head' trains only "
-        "the output layer.",
+        "4-bit base model (about a quarter of the memory for the base, on a GPU or the CPU; slower per step); "
+        "'full' trains every weight (most memory); 'head' trains only the output layer.",
         choices=METHODS,
         label="Method",
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio import drafts
-from studio.data import Example, load_data, split_examples, tokenize_example
+from studio.data import Example, load_data, split_examples, template_problem, tokenize_example
 from studio.models import apply_method
 from studio.recipe import Recipe
 from studio.runs import Split, TrainingFailed
@@ -43,6 +43,8 @@ def _encode(tokenizer, examples: list[Example], recipe: Recipe) -> list[dict]:
 def examples(data: Split, run_dir: Path, model, tokenizer, recipe: Recipe, say: Callable[[str], None],
              stop_event: threading.Event | None) -> Split:
     """The tokenized rows to train on: the user's pairs plus what the base model drafts before any training."""
+    if data.train and (problem := template_problem(tokenizer, data.train[0], recipe.data.system_prompt)):
+        raise TrainingFailed(problem)
     train_rows, eval_rows = _encode(tokenizer, data.train, recipe), _encode(tokenizer, data.eval, recipe)
     if not train_rows:
         raise TrainingFailed("No example has any answer tokens left after cutting to data.max_length. "

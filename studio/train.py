@@ -21,9 +21,9 @@ from pathlib import Path
 from studio import preference, runs, sft
 from studio.card import write_card
 from studio.drafts import StoppedWhileDrafting
-from studio.hardware import bf16_supported, training_threads
+from studio.hardware import MainProcessEnded, bf16_supported, main_process_first, process_rank, training_threads
 from studio.models import ModelError, count_parameters, load_model, load_tokenizer
-from studio.progress import STOP_FILE, progress_callback, request_stop, stop_requested
+from studio.progress import STOP_FILE, progress_callback, request_stop
 from studio.recipe import Recipe, RecipeError, check, load
 from studio.runs import TrainingFailed
 
@@ -42,47 +42,57 @@ def train(
     """Train and return the run folder. Never raises for a failed run: its status says `failed` and why.
 
     A refused resume (no checkpoint, another process owns the run) raises TrainingFailed and changes nothing.
+    Under `accelerate launch` every process calls this with the same run folder: process 0 prepares the folder,
+    drafts and writes every file; the others read what it prepared, train their share and write nothing.
     """
-    if resume and (problem := runs.resume_problem(Path(run_dir or ""))):
+    main = process_rank()[0] == 0
+    if main and resume and (problem := runs.resume_problem(Path(run_dir or ""))):
         raise TrainingFailed(problem)
     run_dir = Path(run_dir) if run_dir else runs.new_run_dir(Path(str(data_path or "run")).stem)
     run_dir.mkdir(parents=True, exist_ok=True)
-    say = run_logger(run_dir, log)
+    say = run_logger(run_dir, log) if main else lambda _: None
     trainer = model = None
     # Every core for the whole job, drafting included (the entry points start threads on one: see
     # hardware.on_fresh_thread), and chat steps aside while it runs.
     with training_threads():
         try:
-            # 1. The folder: recipe, data and starting adapter copied in, so the folder alone repeats the run.
-            recipe, data_file, ckpt = prepare_folder(recipe, data_path, run_dir, resume, say)
-            objective = sft if recipe.method.objective == "sft" else preference
-            # 2. The data, read once: checked, split (seeded), listed in data/train.jsonl and data/eval.jsonl.
-            data = objective.read_data(recipe, data_file, run_dir, say)
-            # 3. The model, in the precision this machine trains fastest in.
-            tokenizer = load_tokenizer(recipe.model.base, recipe.model.trust_remote_code, log=say)
-            precision, cuda = training_precision(recipe)
-            say(f"Loading {recipe.model.base} for {recipe.method.objective.upper()} with {recipe.method.name}...")
-            model = load_model(recipe.model.base, recipe.method.name, recipe.model.trust_remote_code, log=say,
-                               frozen_bf16=precision == "bf16" and not cuda)
+            with main_process_first():  # one process alone: just runs the block
+                # 1. The folder: recipe, data and starting adapter copied in, so the folder alone repeats the run.
+                recipe, data_file, ckpt = prepare_folder(recipe, data_path, run_dir, resume, say, main)
+                objective = sft if recipe.method.objective == "sft" else preference
+                # 2. The data, read once: checked, split (seeded), listed in data/train.jsonl and data/eval.jsonl.
+                data = objective.read_data(recipe, data_file, run_dir, say)
+                # 3. The model, in the precision this machine trains fastest in.
+                tokenizer = load_tokenizer(recipe.model.base, recipe.model.trust_remote_code, log=say)
+                precision, cuda = training_precision(recipe)
+                say(f"Loading {recipe.model.base} for {recipe.method.objective.upper()} with {recipe.method.name}...")
+                model = load_model(recipe.model.base, recipe.method.name, recipe.model.trust_remote_code, log=say,
+                                   frozen_bf16=precision == "bf16" and not cuda)
+                # 4. What it trains on (SFT drafts its extra examples with the base model first; the other
+                # processes of a data-parallel run read process 0's drafts from the folder), then the method.
+                rows = objective.examples(data, run_dir, model, tokenizer, recipe, say, stop_event)
             from transformers import set_seed
 
-            set_seed(recipe.training.seed)  # the adapter's random start, so the same recipe repeats in any process
-            # 4. What it trains on (SFT drafts its extra examples with the base model first), then the method.
-            rows = objective.examples(data, run_dir, model, tokenizer, recipe, say, stop_event)
+            # Seeded after drafting, which samples: the adapter's start and the data order are then the same whether
+            # the drafts were made now or reused, so the same recipe repeats in any process and on any rerun.
+            set_seed(recipe.training.seed)
             model = objective.apply(model, recipe, run_dir, say)
             trainable, total = count_parameters(model)
             say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%).")
-            runs.write_status(run_dir, "queued", "Starting training...", trainable_params=trainable,
-                              total_params=total, train_examples=len(rows.train), eval_examples=len(rows.eval))
+            if main:
+                runs.write_status(run_dir, "queued", "Starting training...", trainable_params=trainable,
+                                  total_params=total, train_examples=len(rows.train), eval_examples=len(rows.eval))
             # 5. Train.
             model.config.use_cache = False  # a KV cache in training wastes memory and disables packed-row masks
-            callbacks = [progress_callback(run_dir, stop_event, say, recipe.training.save_seconds)]
+            progress = progress_callback(run_dir, stop_event, say, recipe.training.save_seconds)
             trainer = objective.build_trainer(model, tokenizer, rows, recipe,
                                               trainer_args(recipe, run_dir, precision, bool(rows.eval), cuda),
-                                              precision, cuda, callbacks)
-            seconds = run_trainer(trainer, run_dir, ckpt, stop_event, say)
+                                              precision, cuda, [progress])
+            seconds = run_trainer(trainer, run_dir, ckpt, progress, say)
             if seconds is not None:
                 finish(trainer, tokenizer, recipe, run_dir, bool(rows.eval), seconds, say)
+            return run_dir
+        except MainProcessEnded:  # process 0 wrote why
             return run_dir
         except StoppedWhileDrafting:
             (run_dir / STOP_FILE).unlink(missing_ok=True)
@@ -91,7 +101,7 @@ def train(
             say("Stopped.")
             return run_dir
         except BaseException as exc:  # noqa: BLE001 - a failed run must end as `failed`, whatever happened
-            record_failure(run_dir, exc, say)
+            record_failure(run_dir, exc, say, main)
             if isinstance(exc, KeyboardInterrupt):
                 raise
             return run_dir
@@ -100,14 +110,17 @@ def train(
             gc.collect()
 
 
-def prepare_folder(recipe: Recipe | None, data_path, run_dir: Path, resume: bool, say: Callable[[str], None]
-                   ) -> tuple[Recipe, Path, Path | None]:
+def prepare_folder(recipe: Recipe | None, data_path, run_dir: Path, resume: bool, say: Callable[[str], None],
+                   main: bool = True) -> tuple[Recipe, Path, Path | None]:
     """(recipe, data file in the folder, checkpoint to resume or None).
 
     A new run gets a checked recipe, a copy of its data and of its starting adapter (`data.path` and
     `method.init_adapter` then point at the copies, so the folder alone repeats the run) and its recipe saved.
-    A resumed run reads both back.
+    A resumed run reads both back, and so do the other processes of a data-parallel run, after process 0.
     """
+    if not main:
+        recipe = load(run_dir / "recipe.yaml")
+        return recipe, run_dir / "data" / Path(recipe.data.path).name, runs.last_checkpoint(run_dir) if resume else None
     if resume:
         recipe = load(run_dir / "recipe.yaml")
         (run_dir / STOP_FILE).unlink(missing_ok=True)
@@ -169,15 +182,13 @@ def finish(trainer, tokenizer, recipe: Recipe, run_dir: Path, has_eval: bool, se
     write_card_safely(run_dir, say)
 
 
-def run_trainer(trainer, run_dir: Path, ckpt: Path | None, stop_event: threading.Event | None,
-                say: Callable[[str], None]) -> float | None:
-    """Train or resume with Studio's progress callback; the seconds trained, or None when stopped on request.
-
-    """
+def run_trainer(trainer, run_dir: Path, ckpt: Path | None, progress, say: Callable[[str], None]) -> float | None:
+    """Train or resume with Studio's progress callback; the seconds trained, or None when stopped on request."""
     from transformers import PrinterCallback
 
+    main = trainer.is_world_process_zero()
     trainer.remove_callback(PrinterCallback)  # our callback prints; the default one dumps raw dicts
-    if ckpt is not None:
+    if ckpt is not None and main:
         # Lines logged after the checkpoint belong to the lost tail; the resumed run writes them again.
         step = int(ckpt.name.split("-")[-1])
         kept = [r for r in runs.read_metrics(run_dir) if r.get("step", 0) <= step]
@@ -188,7 +199,9 @@ def run_trainer(trainer, run_dir: Path, ckpt: Path | None, stop_event: threading
     started = time.time()
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)  # the caller holds training_threads
     seconds = time.time() - started + runs.read_status(run_dir).get("train_seconds", 0) * bool(ckpt)
-    if stop_requested(run_dir, stop_event):
+    if progress.stopped:  # decided by every process at the same step (see studio.progress)
+        if not main:
+            return None
         # The checkpoint the callback asked for is the resumable state.
         (run_dir / STOP_FILE).unlink(missing_ok=True)
         runs.write_status(run_dir, "stopped", f"Stopped at step {trainer.state.global_step}. Resume to continue.",
@@ -206,6 +219,8 @@ def save_weights(trainer, tokenizer, target: Path, has_eval: bool, run_dir: Path
     metrics = runs.read_metrics(run_dir)
     evals = [r for r in metrics if "eval_loss" in r and r["step"] == trainer.state.global_step]
     final_eval = ({"eval_loss": evals[-1]["eval_loss"]} if evals else trainer.evaluate()) if has_eval else {}
+    if trainer.is_fsdp_enabled:  # the weights are split across processes: every one of them hands in its share
+        save_kwargs["state_dict"] = trainer.accelerator.get_state_dict(trainer.model_wrapped)
     if not trainer.is_world_process_zero():
         return None
     tmp = target.with_name(target.name + ".tmp")
@@ -224,12 +239,15 @@ def write_card_safely(run_dir: Path, say: Callable[[str], None]) -> None:
         say(f"Could not write the model card: {exc}")
 
 
-def record_failure(run_dir: Path, exc: BaseException, say: Callable[[str], None]) -> None:
-    """The run ends `failed` with a plain message; the traceback goes to error.log for whoever debugs it."""
+def record_failure(run_dir: Path, exc: BaseException, say: Callable[[str], None], main: bool = True) -> None:
+    """The run ends `failed` with a plain message; the traceback goes to error.log for whoever debugs it (from
+    the other processes of a data-parallel run, to error.rankN.log: process 0 alone writes the status)."""
     message = _plain_error(exc)
     try:
-        (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
-        runs.write_status(run_dir, "failed", message)
+        log_name = "error.log" if main else f"error.rank{process_rank()[0]}.log"
+        (run_dir / log_name).write_text(traceback.format_exc(), encoding="utf-8")
+        if main:
+            runs.write_status(run_dir, "failed", message)
     except OSError:
         pass  # disk full: nothing more can be written; the caller still gets the run folder back
     say(f"Failed: {message}")
@@ -263,7 +281,9 @@ def trainer_args(recipe: Recipe, run_dir: Path, precision: str, has_eval: bool, 
         data_seed=t.seed,
         report_to="none",
         disable_tqdm=True,
-        optim="paged_adamw_8bit" if recipe.method.name == "qlora" else "adamw_torch",
+        # Paged 8-bit AdamW pages its state through CUDA unified memory: a GPU's alone. A CPU's RAM has no
+        # such ceiling to dodge, and the adapter's AdamW state is a few MB, so QLoRA there uses plain AdamW.
+        optim="paged_adamw_8bit" if recipe.method.name == "qlora" and cuda else "adamw_torch",
         dataloader_pin_memory=cuda,
     )
 

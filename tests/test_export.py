@@ -154,7 +154,7 @@ def test_gguf_refuses_what_it_cannot_write(tmp_path, lora_run):
     from transformers import GPT2Config
 
     GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(tmp_path / "gpt2")
-    with pytest.raises(GGUFError, match="Llama-family models only"):
+    with pytest.raises(GGUFError, match="Llama, Mistral, Qwen2 and Qwen3 models"):
         export_gguf(tmp_path / "gpt2", tmp_path / "x.gguf")
     with pytest.raises(ValueError, match="ending in .gguf"):
         export_run(lora_run, "gguf", tmp_path / "model")

@@ -13,9 +13,11 @@ Callers import from `studio.data`; the modules above import only downwards (read
 """
 
 from studio.data.chat_format import (
+    end_of_turn_ids,
     length_problems,
     render_example,
     shared_prefix_length,
+    template_problem,
     token_lengths,
     tokenize_example,
 )
@@ -37,8 +39,8 @@ from studio.data.readers import Findings, cell, read_records
 
 __all__ = [
     "ROLES", "SYNONYMS", "TURN_KEYS", "DataReport", "DocumentError", "Example", "Findings", "PreferencePair",
-    "PreferenceReport", "Problem", "cell", "default_eval_size", "detect_preferences", "examples_from_pairs",
-    "find_column", "length_problems", "load_data", "load_preferences", "norm", "read_document", "read_records",
-    "render_example", "rows_summary", "shared_prefix_length", "split_examples", "split_passages", "token_lengths",
-    "tokenize_example",
+    "PreferenceReport", "Problem", "cell", "default_eval_size", "detect_preferences", "end_of_turn_ids",
+    "examples_from_pairs", "find_column", "length_problems", "load_data", "load_preferences", "norm", "read_document",
+    "read_records", "render_example", "rows_summary", "shared_prefix_length", "split_examples", "split_passages",
+    "template_problem", "token_lengths", "tokenize_example",
 ]

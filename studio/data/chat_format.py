@@ -22,6 +22,20 @@ def _ids(tokenizer, messages: list[dict[str, str]], generation_prompt: bool = Fa
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+def template_problem(tokenizer, example: Example, system_prompt: str = "") -> str | None:
+    """Why this model's chat template cannot render the data, in plain words, or None. Some templates refuse a
+    system turn (older Mistral and Gemma ones) or anything but strictly alternating turns: said before training,
+    with the fix, instead of a template error from deep inside the first step."""
+    try:
+        tokenize_example(tokenizer, example, system_prompt, max_length=1 << 20)
+    except Exception as exc:  # noqa: BLE001 - jinja2's errors, raised by the template's own `raise_exception`
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fix = ("Clear data.system_prompt (the System prompt field): this template takes none." if system_prompt
+               else "Use a chat (instruct) version of this model, or a model whose template takes plain turns.")
+        return f"This model's chat template refuses the training examples ({first[:200]}). {fix}"
+    return None
+
+
 def tokenize_example(tokenizer, example: Example, system_prompt: str = "", max_length: int = 512) -> dict:
     """Token ids plus a mask that is 1 on each assistant turn and its end-of-turn tokens, 0 on everything else.
 
@@ -82,3 +96,25 @@ def length_problems(tokenizer, examples: list[Example], system_prompt: str, max_
         problems.append(Problem("warning", f"{len(long) - 10} more rows are longer than data.max_length "
                                 f"({max_length}). Raise data.max_length or shorten them."))
     return problems
+
+
+def end_of_turn_ids(tokenizer) -> list[int]:
+    """The special token the chat template closes an answer with: ChatML's <|im_end|>, Gemma's <end_of_turn>,
+    Phi-3's <|end|>, Llama 3's <|eot_id|>, Mistral's </s>.
+
+    Generation must stop there even where the model's own config names another end (a base model given
+    Studio's ChatML template, a family whose eos is <|endoftext|>), or a tuned reply runs on into a made-up turn.
+    """
+    mark = "Zq7"
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": "x"}, {"role": "assistant", "content": mark}],
+                                             tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that cannot render this has no end to find
+        return []
+    special = set(tokenizer.all_special_ids) | {i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+    for token in tokenizer(text[text.rfind(mark) + len(mark):], add_special_tokens=False)["input_ids"]:
+        if token in special:
+            return [token]
+        if tokenizer.decode([token]).strip():
+            return []  # text after the answer before any special token: no end-of-turn token to stop at
+    return []

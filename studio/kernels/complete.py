@@ -18,6 +18,8 @@ from contextlib import contextmanager
 import torch
 from transformers.cache_utils import DynamicLayer
 
+from studio.data.chat_format import end_of_turn_ids
+
 
 @contextmanager
 def generating(model, tokenizer):
@@ -156,6 +158,11 @@ def eos_ids(model) -> list[int]:
     """The end-of-turn ids `generate` stops at (the generation config may list several)."""
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     return [eos] if isinstance(eos, int) else list(eos or [])
+
+
+def stop_ids(model, tokenizer) -> set[int]:
+    """Where a chat reply ends: the tokenizer's and the model's end tokens, and the chat template's end of turn."""
+    return {tokenizer.eos_token_id, *eos_ids(model), *end_of_turn_ids(tokenizer)} - {None}
 
 
 def shared_prefix(prompts: list[str]) -> str:

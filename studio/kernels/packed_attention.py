@@ -30,8 +30,7 @@ def packed_attention(module, query, key, value, attention_mask, dropout: float =
 
     position_ids = kwargs.get("position_ids")
     window = kwargs.get("sliding_window") or getattr(module, "sliding_window", None)
-    if (position_ids is None or query.shape[0] != 1 or attention_mask is not None or query.shape[2] != key.shape[2]
-            or (window and query.shape[2] > window)):
+    if position_ids is None or query.shape[0] != 1 or attention_mask is not None or query.shape[2] != key.shape[2]:
         # Not a packed training row (generation with a cache, padded batches): the stock path.
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
@@ -49,12 +48,19 @@ def packed_attention(module, query, key, value, attention_mask, dropout: float =
     scale = scaling if scaling is not None else dim ** -0.5
     scores = (q @ k.transpose(-1, -2)) * scale
     causal = torch.ones(width, width, dtype=torch.bool, device=q.device).triu(1)
+    if window:  # a sliding-window layer (Gemma 3, Mistral) sees only the last `window` positions, itself included
+        causal |= torch.ones(width, width, dtype=torch.bool, device=q.device).tril(-window)
     scores = scores.masked_fill(causal, float("-inf"))
     if shared:
         # Examples that continue the row's shared prefix also attend to its keys, as their own copy would.
         prefix = (q @ key[0, :, :shared].transpose(-1, -2)) * scale  # [rows, H, width, shared]
-        unseen = torch.arange(shared, device=q.device)[None, :] >= offsets.to(q.device)[:, None]
-        scores = torch.cat([prefix.masked_fill(unseen[:, None, None, :], float("-inf")), scores], -1)
+        offsets = offsets.to(q.device)
+        keys_at = torch.arange(shared, device=q.device)
+        hidden = (keys_at[None, :] >= offsets[:, None])[:, None, :]  # [rows, 1, shared]
+        if window:
+            queries_at = offsets[:, None] + torch.arange(width, device=q.device)[None, :]  # [rows, width]
+            hidden = hidden | (queries_at[:, :, None] - keys_at[None, None, :] >= window)
+        scores = torch.cat([prefix.masked_fill(hidden[:, None], float("-inf")), scores], -1)
     probs = scores.softmax(-1, dtype=torch.float32).to(v.dtype)
     if dropout and module.training:
         probs = torch.nn.functional.dropout(probs, dropout)
