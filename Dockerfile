@@ -21,9 +21,13 @@ RUN pip install ${TORCH_INDEX:+--index-url "$TORCH_INDEX"} torch==2.13.0 \
 
 COPY --chown=user . .
 USER user
-# Bake the embedded default model into the image (GGUF -> safetensors, once, at build time).
-RUN python -c "from studio.models import ensure_default_model; ensure_default_model()"
+# Bake the embedded default model into the image (GGUF -> safetensors, once, at build time), then the demo run a
+# read-only Space opens on: the default recipe on the bundled sample, seeded, with its evaluation (a few minutes
+# on a 2-core build machine; `python -m studio bake-demo`).
+RUN python -c "from studio.models import ensure_default_model; ensure_default_model()" \
+ && python -m studio bake-demo
 
 EXPOSE 7860
-# At run time STUDIO_HOME moves to /data/studio when the Space has a persistent disk (see start command).
-CMD ["sh", "-c", "if [ -d /data ] && [ -w /data ]; then mkdir -p /data/studio && cp -rn $STUDIO_HOME/models /data/studio/ 2>/dev/null; export STUDIO_HOME=/data/studio; fi; exec python app.py --port ${PORT}"]
+# studio/space.py: STUDIO_HOME moves to /data/studio when the Space has a persistent disk (the baked model and demo
+# run copied there where missing), then app.py starts on $PORT. Set STUDIO_DEMO=1 for a read-only public demo.
+CMD ["python", "-m", "studio.space"]

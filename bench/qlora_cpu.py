@@ -36,6 +36,15 @@ SHAPES = {
 }
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM). Not getrusage: Linux carries the parent's peak across fork and exec,
+    so a child started after the parent built a 1.7B model would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def learn_part() -> list[dict]:
     rows = []
     for method in ("lora", "qlora"):
@@ -95,7 +104,7 @@ def memory_child(model_dir: str, method: str) -> None:
     steps = [m for m in runs.read_metrics(run_dir) if "loss" in m]
     per_step = (steps[-1]["elapsed"] - steps[0]["elapsed"]) / max(len(steps) - 1, 1) if steps else None
     print(json.dumps({"state": status.get("state"), "message": status.get("message", "")[:300],
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      "peak_rss_mb": round(peak_rss_mb()),
                       "seconds_per_step": round(per_step, 2) if per_step else None,
                       "wall_s": round(time.time() - started, 1), "params": status.get("total_params")}))
 

@@ -165,6 +165,16 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_bake_demo(args) -> int:
+    from studio.demo import BakeFailed, bake_demo
+
+    try:
+        print(bake_demo(args.set or [], force=args.force))
+    except (BakeFailed, RecipeError) as exc:
+        return _fail(str(exc).strip() if isinstance(exc, BakeFailed) else "; ".join(exc.problems), 1)
+    return 0
+
+
 def cmd_stop(args) -> int:
 
     try:
@@ -263,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="List runs.")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("bake-demo", help="Train and evaluate the demo run a read-only Space shows (the Dockerfile "
+                       "runs it at build time).")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="Override a setting of the default recipe.")
+    p.add_argument("--force", action="store_true", help="Train it again even where a finished demo run exists.")
+    p.set_defaults(func=cmd_bake_demo)
 
     p = sub.add_parser("stop", help="Ask a running run to stop with a checkpoint.")
     p.add_argument("run_dir")

@@ -27,32 +27,24 @@ from studio.recipe import MethodSection, Recipe
 ACTIVATION_VALUES_PER_HIDDEN = 18
 # Copies of the logits alive at the peak: the logits, their log-softmax and its gradient.
 LOGIT_COPIES = 3
-# Model FLOPs per second of a real training step as a share of the measured fp32 (CPU) or bf16 (GPU)
-# matmul speed. CPU bf16, on the 2-core build machine (AMX): the FLOPs of the tokens Studio computes
-# (the shared system prompt once a batch) took 1.79x their time at the fp32 peak in bench/train_speed.py
-# (14.5 s) and 1.75x in bench/learn.py's default run (84 s) -> 0.56. Fewer tokens a step made each token
-# dearer: a step also runs thousands of small ops whose cost does not shrink with the row.
-# CPU fp32, on a 2-core AMD EPYC without AVX-512 (104-114 GFLOP/s fp32, no fast bf16): Studio's run in
-# bench/train_speed.py took 48.7 and 52.6 s where 0.35 estimated 68.4 and 71.3 s -> 0.48.
-# CPU bf16 without AMX, on a 2-core AMD EPYC with AVX-512 bf16 instructions (184 GFLOP/s fp32): its bf16
-# dot products beat its fp32 peak by more than AMX machines' training does theirs; bench/learn.py's default
-# run took 59.1 s where 0.56 estimated 121.2 s, and the default recipe 72 s against 140.3 s -> 1.12.
-# GPU: not measured; 0.3 is a placeholder.
+# Model FLOPs per second of a real training step as a share of the measured fp32 (CPU) or bf16 (GPU) matmul
+# speed, per kind of machine: a step also runs thousands of small ops whose cost does not shrink with the row, and
+# CPUs with AVX-512 bf16 but no AMX train in bf16 faster than their fp32 peak. Fitted to bench/train_speed.py and
+# bench/learn.py on each kind of build machine (bench/README.md, "How the estimates are calibrated"). GPU: not
+# measured yet; 0.3 is a placeholder.
 EFFICIENCY = {"cpu-bf16": 0.56, "cpu-bf16-avx512": 1.12, "cpu-fp32": 0.48, "gpu": 0.3}
 # NF4 weights with double quantization: 4 bits plus a scale per 64 weights, itself 8-bit per 256 blocks.
 QLORA_BYTES = 0.53
-# Python, torch, transformers, TRL, the tokenizer and the data: what a training process holds before the
-# model counts (~530 MB after the imports), plus the Trainer's and the allocator's share at the peak:
-# fitted so the sum matches bench/train_speed.py's peak RSS (1931 MB measured, default recipe; with the
-# shared system prompt 1708-1736 MB measured against 1811 MB estimated).
+# QLoRA on the CPU unpacks every 4-bit weight for each matmul: time over LoRA's on the same run, 1.06-1.27x in
+# bench/qlora_cpu.py (135M, 360M and 1.7B models, AVX-512 bf16 CPU).
+QLORA_CPU_TIME = 1.2
+# Python, torch, transformers, TRL, the tokenizer and the data: what a training process holds before the model
+# counts, plus the Trainer's and the allocator's share at the peak; fitted to bench/train_speed.py's peak RSS.
 RUNTIME_BYTES_CPU = 600 * 2**20
-# Drafting before the first step (data.paraphrases, data.replay) with the 139.4M default model, as
-# bench/first_loss.py and bench/learn.py's default run measured it: seconds per sampled question rewrite
-# (40 questions x 5 samples), seconds per general answer (20), and the machine's fp32 matmul FLOP/s they
-# were taken at; scaled by model size and matmul speed. Drafting runs in the training's precision: bf16
-# on the AMX build machine (9 s and 3.1 s, own completion loop with a shared-prefix cache), fp32 on a
-# 2-core AMD EPYC without AVX-512 (43-45 s and 15-16 s), which is slower than its matmul speed predicts.
-# bf16 without AMX (the AVX-512 EPYC above): 7 s for 40 x 3 samples, 12 s for 40 x 5, 2-3 s for 20 answers.
+# Drafting before the first step (data.paraphrases, data.replay) with the 139.4M default model: seconds per
+# sampled question rewrite, seconds per general answer, and the fp32 matmul FLOP/s of the machine they were
+# measured on (bench/first_loss.py, bench/learn.py); scaled by model size and matmul speed. Drafting runs in the
+# training's precision, and in fp32 it is slower than matmul speed predicts, hence a pair per kind of machine.
 # GPU: not measured; the bf16 figures stand in. A run that reuses earlier drafts skips this.
 DRAFT_TIMES = {"cpu-bf16": (0.045, 0.155, 337e9), "cpu-bf16-avx512": (0.06, 0.125, 184e9),
                "cpu-fp32": (0.22, 0.78, 117e9)}
@@ -259,6 +251,8 @@ def estimate(recipe: Recipe, token_lengths: list[int] | None = None, shared_pref
         flops = training_flops(recipe, trainable, total, token_lengths, 0 if gpu else shared_prefix)
         efficiency = EFFICIENCY["gpu" if gpu else _cpu_class(recipe)]
         seconds = flops / (matmul_flops_per_second() * efficiency)
+        if recipe.method.name == "qlora" and not gpu:
+            seconds *= QLORA_CPU_TIME
     prep = None
     if token_lengths and (recipe.data.paraphrases or recipe.data.replay):
         per_sample, per_answer, speed = DRAFT_TIMES["cpu-bf16" if gpu else _cpu_class(recipe)]

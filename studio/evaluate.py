@@ -41,6 +41,25 @@ def _rouge_l(prediction: str, reference: str) -> float:
     return _rouge.score(reference, prediction)["rougeL"].fmeasure
 
 
+# A stated value: a number ("27", "14.60", "6:40", "1,000") or a code with a digit in it ("AB-123", "zorb7").
+_VALUE = re.compile(r"(?:[A-Za-z]+[-/])?[A-Za-z]*\d(?:\w|[.,:/-](?=\w))*")
+
+
+def _values(text: str) -> set[str]:
+    return {re.sub(r"(?<=\d),(?=\d{3}\b)", "", v).lower() for v in _VALUE.findall(str(text or ""))}
+
+
+def value_mismatch(prediction: str, reference: str) -> str | None:
+    """"says 28; the reference says 27" when the answer states a number or code the reference does not, in place
+    of one the reference states: a confidently wrong value, the most dangerous miss a domain expert can get. An
+    answer that states no value at all is a plain miss, not this."""
+    expected, stated = _values(reference), _values(prediction)
+    missing, extra = sorted(expected - stated), sorted(stated - expected)
+    if not (missing and extra):
+        return None
+    return f"says {', '.join(extra[:3])}; the reference says {', '.join(missing[:3])}"
+
+
 def score(prediction: str, reference: str, key: str | None = None) -> dict:
     """Scores of one answer against one reference, each from 0 to 1.
 
@@ -50,7 +69,8 @@ def score(prediction: str, reference: str, key: str | None = None) -> dict:
     """
     pred = normalize(prediction)
     ref = normalize(reference or "")
-    out: dict = {"exact": None, "contains": None, "rouge_l": None, "bleu": None}
+    out: dict = {"exact": None, "contains": None, "rouge_l": None, "bleu": None,
+                 "mismatch": value_mismatch(prediction, reference or key or "") if (reference or key) else None}
     if key is not None and normalize(key):
         out["contains"] = normalize(key) in pred
     elif ref:
@@ -81,8 +101,10 @@ def aggregate(predictions: list[str], references: list[str] | None, scores: list
         from sacrebleu import corpus_bleu
 
         bleu = round(corpus_bleu([p for p, _ in pairs], [[r for _, r in pairs]]).score / 100, 4)
+    scored = [s for s in scores if s.get("contains") is not None]
+    wrong = round(sum(bool(s.get("mismatch")) for s in scored) / len(scored), 4) if scored else None
     return {"n": len(predictions), "exact": mean("exact"), "contains": mean("contains"), "rouge_l": mean("rouge_l"),
-            "bleu": bleu}
+            "bleu": bleu, "wrong_value": wrong}
 
 
 def _eval_loss(run_dir: Path) -> float | None:
@@ -320,6 +342,10 @@ def format_table(report: dict) -> str:
                             ("ROUGE-L (x100)", "rouge_l"), ("BLEU (x100)", "bleu")):
             lines.append(f"| {label} | {_pct(base.get(name))} | {_pct(tuned.get(name))} | "
                          f"{_delta(base.get(name), tuned.get(name))} |")
+        if tuned.get("wrong_value") is not None:  # lower is better: a wrong number stated as fact
+            wrong = base.get("wrong_value"), tuned.get("wrong_value")
+            lines.append(f"| ⚠ States a wrong number or code (%) | {_pct(wrong[0])} | {_pct(wrong[1])} | "
+                         f"{_delta(*wrong)} |")
     loss, ppl = report.get("eval_loss"), report.get("perplexity")
     lines.append(f"| Eval loss (held-out) | – | {'–' if loss is None else f'{loss:.4f}'} | |")
     lines.append(f"| Perplexity (held-out) | – | {'–' if ppl is None else f'{ppl:.2f}'} | |")

@@ -85,3 +85,20 @@ def test_bf16_without_amx_has_figures_of_its_own(tiny_model_dir, monkeypatch):
     ratio = E.EFFICIENCY["cpu-bf16-avx512"] / E.EFFICIENCY["cpu-bf16"]
     assert avx512.seconds == pytest.approx(amx.seconds / ratio)
     assert avx512.prep_seconds != pytest.approx(amx.prep_seconds)
+
+
+def test_qlora_counts_nf4_weights_and_unpacking_time_on_the_cpu(tmp_path, monkeypatch):
+    """Linear layers at NF4's ~0.53 bytes a weight, embeddings unquantized in fp32; a step slower than LoRA's."""
+    from transformers import LlamaConfig
+
+    monkeypatch.setattr(E, "matmul_flops_per_second", lambda: 1e11)
+    LlamaConfig(vocab_size=1000, hidden_size=256, intermediate_size=1024, num_hidden_layers=8, num_attention_heads=4,
+                tie_word_embeddings=True).save_pretrained(tmp_path)
+    base = [f"model.base={tmp_path}", "training.precision=fp32"]
+    lora = E.estimate(apply_overrides(Recipe(), [*base, "method.name=lora"]), [60] * 40)
+    qlora = E.estimate(apply_overrides(Recipe(), [*base, "method.name=qlora"]), [60] * 40)
+    frozen = lora.total - lora.trainable
+    embeddings = 1000 * 256
+    assert lora.memory_bytes - qlora.memory_bytes == pytest.approx(
+        frozen * 4 - ((frozen - embeddings) * E.QLORA_BYTES + embeddings * 4), rel=1e-6)
+    assert qlora.seconds == pytest.approx(lora.seconds * E.QLORA_CPU_TIME)

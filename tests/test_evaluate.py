@@ -46,7 +46,7 @@ def test_score_rouge_and_bleu_range():
 
 
 def test_score_without_reference_scores_only_the_key():
-    assert score("anything", "") == {"exact": None, "contains": None, "rouge_l": None, "bleu": None}
+    assert score("anything", "") == {"exact": None, "contains": None, "rouge_l": None, "bleu": None, "mismatch": None}
     assert score("It was 1873", "", key="1873")["contains"] is True
 
 
@@ -372,3 +372,39 @@ def test_evaluate_heldout_falls_back_to_recall_of_training_questions(tmp_path, f
     report = evaluate_heldout(tmp_path)
     assert [r["question"] for r in report["rows"]] == ["Q1?", "Q2?", "Q3?"]
     assert report["source"].startswith("training questions") and "recalls" in report["message"]
+
+
+def test_a_wrong_number_or_code_is_flagged_with_what_it_says():
+    """The issue's misses: the right sentence with another fact's number. A missing number is a plain miss."""
+    from studio.evaluate import value_mismatch
+
+    ref = "Employees get 27 days of paid leave a year."
+    assert value_mismatch("You get 28 days of paid leave.", ref) == "says 28; the reference says 27"
+    assert value_mismatch("You get 27 days of paid leave.", ref) is None
+    assert value_mismatch("You get plenty of paid leave.", ref) is None
+    assert value_mismatch("It sails at 22:15.", "The Saltwren sails at 6:40 every morning.") == \
+        "says 22:15; the reference says 6:40"
+    assert value_mismatch("Order part AB-124.", "The part is AB-123.") == "says ab-124; the reference says ab-123"
+    assert value_mismatch("It costs 1000 skerrits.", "It costs 1,000 skerrits.") is None
+    scores = [score("You get 28 days.", ref), score("You get 27 days.", ref), score("No idea.", ref)]
+    assert scores[0]["mismatch"] and not scores[1]["mismatch"] and not scores[2]["mismatch"]
+    assert aggregate(["a", "b", "c"], [ref] * 3, scores)["wrong_value"] == pytest.approx(1 / 3, abs=1e-4)
+    assert score("28", "", key="27")["mismatch"] == "says 28; the reference says 27"
+
+
+def test_the_evaluate_table_shows_wrong_values_first():
+    from studio.ui.eval_tab import _rows_frame
+
+    def row(q, tuned, ref):
+        return {"question": q, "answer": ref, "base": "", "tuned": tuned, "base_scores": score("", ref),
+                "tuned_scores": score(tuned, ref)}
+
+    report = {"rows": [row("Leave?", "27 days.", "27 days of leave."), row("Trial?", "27 months.", "4 months."),
+                       row("Fare?", "I am not sure.", "It costs 14.60.")],
+              "metrics": {"base": {}, "tuned": {}}}
+    frame = _rows_frame(report)
+    assert list(frame["question"]) == ["Trial?", "Leave?", "Fare?"]
+    assert frame.iloc[0, 0] == "says 27; the reference says 4" and frame.iloc[1, 0] == ""
+    table = format_table({**report, "metrics": {"base": aggregate(["", "", ""], ["a"] * 3, [score("", "a")] * 3),
+                                                "tuned": {"n": 3, "wrong_value": 1 / 3}}})
+    assert "States a wrong number or code (%) | 0.0 | 33.3 | +33.3 |" in table

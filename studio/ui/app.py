@@ -107,20 +107,33 @@ def _wire_api() -> None:
     gr.api(api_runs, api_name="api_runs", queue=False)
 
 
+DEMO_LANDING = (
+    "# Studio: the same small model before and after fine-tuning\n"
+    "Below, **SmolLM2-135M** answers questions about the Brindlewick Ferry Company, a made-up business it cannot "
+    "know, **before** (left) and **after** (right) 2 epochs of LoRA on 40 question-and-answer pairs, trained on a "
+    "2-core CPU in about two minutes. Click a question: the ones it was taught, or the same facts asked in words "
+    "it never saw. **To train on your own data**: *Duplicate this Space* (the free CPU trains this 135M model in "
+    "minutes; models of 1-3B want a GPU, and QLoRA fits 7-8B on a 24 GB one), or run it on your machine with "
+    "`make run` (see the README). This copy is read-only: no training here."
+)
+
+
 def build_app() -> gr.Blocks:
     # Gradio's own copies of uploads and downloads: swept every hour, anything older than a day goes.
     with gr.Blocks(title="Studio: fine-tune a small LLM on your Q&A", delete_cache=(3600, 86400)) as demo:
-        gr.Markdown("# Studio\nTeach a language model your questions and answers: load data, pick a method, "
+        landing = policy.demo_mode()
+        gr.Markdown(DEMO_LANDING if landing else
+                    "# Studio\nTeach a language model your questions and answers: load data, pick a method, "
                     "train, then compare the model before and after.")
-        with gr.Tabs():
+        with gr.Tabs(selected="chat" if landing else None):
             with gr.Tab("1. Data"):
                 data = data_tab.build()
             with gr.Tab("2. Model & method"):
                 model = model_tab.build()
             with gr.Tab("3. Train"):
                 train_tab.build(data.state, model.inputs, demo)
-            with gr.Tab("4. Chat") as chat:
-                chat_tab.build(chat)
+            with gr.Tab("4. Chat", id="chat") as chat:
+                chat_tab.build(chat, demo, demo_landing=landing)
             with gr.Tab("5. Evaluate") as evaluate:
                 eval_tab.build(evaluate)
             with gr.Tab("6. Runs & export") as history:

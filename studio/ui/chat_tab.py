@@ -89,12 +89,26 @@ def _stream_sides(run_id: str, prompt: str, base_history: list, sft_history: lis
 # ---- layout ----------------------------------------------------------------------------------------------------
 
 
+def landing() -> tuple:
+    """The demo's opening state: the baked run chosen, and its questions one click away (taught, then reworded)."""
+    from studio.demo import demo_questions, demo_run
+
+    choices = service.runs_with_weights()
+    chosen = demo_run() if demo_run() in choices else (choices[0] if choices else None)
+    pairs = demo_questions(chosen) if chosen else []
+    taught = [[q] for kind, q in pairs if kind == "taught"]
+    reworded = [[q] for kind, q in pairs if kind == "reworded"]
+    return (gr.Dropdown(choices=choices, value=chosen), gr.Dataset(samples=taught, visible=bool(taught)),
+            gr.Dataset(samples=reworded, visible=bool(reworded)))
+
+
 @dataclass
 class ChatTab:
     run: gr.Dropdown
 
 
-def build(tab: gr.Tab) -> ChatTab:
+def build(tab: gr.Tab, page: gr.Blocks | None = None, demo_landing: bool = False) -> ChatTab:
+    """The tab; with `demo_landing` (a read-only demo) it opens on the baked run with one-click questions."""
     gr.Markdown("### 4. Chat\nAsk the same question to the model before and after training.")
     with gr.Row():
         run = gr.Dropdown(label="Trained run", choices=[], scale=4)
@@ -105,6 +119,11 @@ def build(tab: gr.Tab) -> ChatTab:
                                 info="0: always the most likely words; higher: more varied.", scale=1)
         max_new_tokens = gr.Slider(16, 512, value=128, step=16, label="Max new tokens", scale=1)
     expected = gr.Markdown()
+    with gr.Row(visible=demo_landing):
+        taught = gr.Dataset(components=[gr.Textbox(visible=False)], samples=[], label="Questions it was taught",
+                            visible=False)
+        reworded = gr.Dataset(components=[gr.Textbox(visible=False)], samples=[],
+                              label="The same facts asked in other words (never trained on)", visible=False)
     with gr.Row():
         base_chat = gr.Chatbot(label="Base model (before)", height=360)
         sft_chat = gr.Chatbot(label="SFT run (where DPO/ORPO started)", height=360, visible=False)
@@ -126,4 +145,10 @@ def build(tab: gr.Tab) -> ChatTab:
                   api_visibility="private")
     clear.click(lambda: ([], [], [], ""), outputs=[base_chat, sft_chat, tuned_chat, expected],
                 api_visibility="private")
+    if demo_landing and page is not None:
+        page.load(landing, outputs=[run, taught, reworded], api_visibility="private")
+        for questions in (taught, reworded):
+            (questions.click(lambda sample: sample[0], inputs=[questions], outputs=[prompt], api_visibility="private")
+             .then(converse, inputs=[run, prompt, base_chat, sft_chat, tuned_chat, temperature, max_new_tokens],
+                   outputs=[base_chat, sft_chat, tuned_chat, prompt], **MODEL_EVENTS, api_visibility="private"))
     return ChatTab(run)

@@ -15,14 +15,18 @@ from studio.card import write_card
 from studio.evaluate import evaluate_file, evaluate_heldout, forgetting_check, format_forgetting, format_table
 from studio.ui import MODEL_EVENTS, md_escape
 
-ROW_COLUMNS = ["question", "reference", "base answer", "tuned answer", "base ✓", "tuned ✓"]
+ROW_COLUMNS = ["⚠ tuned states a wrong value", "question", "reference", "base answer", "tuned answer", "base ✓",
+               "tuned ✓"]
 
 
 def _rows_frame(report: dict) -> pd.DataFrame:
+    """One row a question; answers that state a wrong number or code ("says 28; the reference says 27") first."""
     rows = []
     for r in report.get("rows", []):
         hits = ["yes" if r.get(f"{side}_scores", {}).get("contains") else "" for side in ("base", "tuned")]
-        rows.append([r["question"], r.get("key") or r.get("answer", ""), r["base"], r["tuned"], *hits])
+        wrong = r.get("tuned_scores", {}).get("mismatch") or ""
+        rows.append([wrong, r["question"], r.get("key") or r.get("answer", ""), r["base"], r["tuned"], *hits])
+    rows.sort(key=lambda row: not row[0])  # stable: the rest keep their order
     return pd.DataFrame(rows, columns=ROW_COLUMNS)
 
 
