@@ -14,9 +14,38 @@ from studio.card import write_card
 from studio.evaluate import evaluate_heldout
 from studio.recipe import Recipe
 
+_import_lock = threading.Lock()
+
+
+def warm_imports() -> None:
+    """Import torch, transformers and peft once, under a lock, before any handler needs them.
+
+    On a fresh page load two handlers (the data analysis and the recipe estimate) would otherwise do
+    their first heavy import at the same moment in two threads; transformers' and TRL's lazy modules are
+    not safe for that (a half-imported `transformers` answers "cannot import name 'TrainingArguments'").
+    Later calls return at once.
+    """
+    with _import_lock:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
+
+def warm_training_imports() -> None:
+    """Also what a training job imports first (TRL, datasets): the app starts this at launch so Start does not
+    wait for them (~5 s), and a job started meanwhile waits for it here rather than importing alongside it."""
+    warm_imports()
+    with _import_lock:
+        import datasets  # noqa: F401
+        import trl  # noqa: F401
+        from trl import SFTConfig, SFTTrainer  # noqa: F401
+
+        import studio.train  # noqa: F401
+
 
 def train(*args, **kwargs) -> Path:
     """`studio.train.train`, imported when a run starts: it imports torch (seconds), and the page must be up at once."""
+    warm_training_imports()
     from studio.train import train as train_run
 
     return train_run(*args, **kwargs)

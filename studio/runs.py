@@ -234,6 +234,10 @@ def summarize(run_dir: Path) -> dict:
         "message": status.get("message", ""),
         "data": status.get("data_name", ""),
         "examples": status.get("train_examples"),
+        # The user's own training rows, and what Studio added to them (rewrites, question forms, general answers).
+        "your_rows": status.get("user_examples"),
+        "added": (status["train_examples"] - status["user_examples"]
+                  if status.get("train_examples") is not None and status.get("user_examples") is not None else None),
         "base": recipe.get("base", ""),
         "method": recipe.get("method", ""),
         "r": recipe.get("r"),

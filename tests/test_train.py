@@ -364,3 +364,12 @@ def assert_same_loss_and_gradients(model_dir, plain: dict, shared: dict) -> None
     (loss_plain, grad_plain), (loss_shared, grad_shared) = results
     assert loss_shared == pytest.approx(loss_plain, rel=1e-5)
     assert torch.allclose(grad_shared, grad_plain, atol=1e-6, rtol=1e-4)
+
+
+def test_the_runs_table_tells_the_users_rows_from_what_studio_added(tiny_model_dir, pairs_csv, tmp_path):
+    """A 12-row upload with question forms trains on more examples than the user wrote; the table says which."""
+    run_dir = train(tiny_recipe(tiny_model_dir, "data.question_forms=2", "training.max_steps=2"), pairs_csv,
+                    tmp_path / "run", log=lambda _: None)
+    row = runs.summarize(run_dir)
+    assert row["your_rows"] == 10, "12 rows, 2 held out"
+    assert row["added"] == row["examples"] - 10 > 0

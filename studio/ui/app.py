@@ -18,8 +18,9 @@ Scripting API (stable; call it with `gradio_client`):
 - `/api_stop(run_id)` -> the status dict after asking the run to stop.
 - `/api_compare(run_id, prompt, max_new_tokens=96)` -> {"base": str, "tuned": str}, greedy replies (within the
   studio's caps: STUDIO_MAX_NEW_TOKENS, STUDIO_MAX_PROMPT_CHARS; it waits at most STUDIO_MAX_WAIT_S for the model).
-- `/api_runs()` -> list of dicts (run_id, state, data, examples, base, method, r, epochs, learning_rate,
-  final_loss, eval_loss, seconds, created, message).
+- `/api_runs()` -> list of dicts (run_id, state, data, examples (trained on), your_rows (the user's own rows
+  among them), added (rewrites, question forms, general answers Studio added), base, method, r, epochs,
+  learning_rate, final_loss, eval_loss, seconds, created, message).
 Every refusal is an error whose message says what to do, e.g. "A run is already training (...)". The endpoints
 and the page's own events run through `studio.ui.guard` and the checks of `studio.policy` alike.
 """

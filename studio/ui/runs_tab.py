@@ -14,9 +14,9 @@ import pandas as pd
 from studio import runs, service
 from studio.ui import MODEL_EVENTS
 
-COLUMNS = {"run_id": "run", "state": "state", "data": "data", "examples": "examples", "method": "method", "r": "r",
-           "epochs": "epochs", "learning_rate": "LR", "final_loss": "loss", "eval_loss": "held-out loss",
-           "seconds": "seconds", "created": "created"}
+COLUMNS = {"run_id": "run", "state": "state", "data": "data", "your_rows": "your rows",
+           "added": "added by Studio", "method": "method", "r": "r", "epochs": "epochs", "learning_rate": "LR",
+           "final_loss": "loss", "eval_loss": "held-out loss", "seconds": "seconds", "created": "created"}
 
 
 # ---- plain functions -------------------------------------------------------------------------------------------
