@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio import runs, service
+from studio.jobs import jobs
 from studio.ui import md_escape
 from studio.ui.model_tab import recipe_from_values
 
@@ -86,19 +87,34 @@ def run_choices() -> list[str]:
     return [r["run_id"] for r in runs.list_runs()]
 
 
+def button_states(status: dict, training: bool, resumable: bool, demo: bool) -> tuple[bool, bool, bool]:
+    """(Start, Stop, Resume) enabled: Start while nothing trains, Stop while the shown run is active, Resume for a
+    shown run that stopped with a checkpoint while nothing else trains; a read-only demo starts nothing."""
+    active = status.get("state") in runs.ACTIVE and status.get("state") != "stopping"
+    return (not training and not demo, active, resumable and not active and not training and not demo)
+
+
+def _buttons(folder, status: dict) -> tuple:
+    training = jobs.active() is not None
+    resumable = folder is not None and runs.resume_problem(folder) is None
+    return tuple(gr.Button(interactive=on) for on in button_states(status, training, resumable, service.demo_mode()))
+
+
 def poll(run_id: str | None, seen: str) -> tuple:
-    """(status, progress, plot, log, signature) for the watched run; the plot is skipped when nothing changed."""
+    """(status, progress, plot, log, signature, Start, Stop, Resume) for the watched run; the plot is skipped when
+    nothing changed, and each button is enabled only when it applies."""
     if not run_id:
-        return "No run yet. Press **Start training**.", "", gr.skip(), "", seen
+        return "No run yet. Press **Start training**.", "", gr.skip(), "", seen, *_buttons(None, {})
     try:
         folder = service.run_dir(run_id)
     except service.UserError as exc:
-        return md_escape(exc), "", gr.skip(), "", seen
+        return md_escape(exc), "", gr.skip(), "", seen, *_buttons(None, {})
     status, metrics = runs.read_status(folder), runs.read_metrics(folder)
     signature = f"{run_id}:{len(metrics)}"
     title = f"{'Loss and reward margin' if any('reward_margin' in m for m in metrics) else 'Loss'}: {run_id}"
     plot = loss_figure(metrics, title) if signature != seen else gr.skip()
-    return status_markdown(run_id, status), progress_html(status, metrics), plot, service.log_tail(run_id), signature
+    return (status_markdown(run_id, status), progress_html(status, metrics), plot, service.log_tail(run_id), signature,
+            *_buttons(folder, status))
 
 
 def start(data_state: dict | None, *values) -> tuple:
@@ -149,8 +165,8 @@ def build(data_state: gr.State, recipe_inputs: list, demo: gr.Blocks) -> TrainTa
         gr.Markdown("🔒 **Read-only demo:** starting and resuming runs is turned off here.")
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", interactive=not service.demo_mode())
-        stop_btn = gr.Button("Stop", variant="stop")
-        resume_btn = gr.Button("Resume", interactive=not service.demo_mode())
+        stop_btn = gr.Button("Stop", variant="stop", interactive=False)
+        resume_btn = gr.Button("Resume", interactive=False)
     with gr.Row():
         run = gr.Dropdown(label="Run shown", choices=[], value=None, allow_custom_value=False, scale=4)
         refresh = gr.Button("↻ Refresh list", scale=1)
@@ -161,7 +177,7 @@ def build(data_state: gr.State, recipe_inputs: list, demo: gr.Blocks) -> TrainTa
     seen = gr.State("")
     timer = gr.Timer(1.0)
 
-    outputs = [status, progress, plot, log, seen]
+    outputs = [status, progress, plot, log, seen, start_btn, stop_btn, resume_btn]
     timer.tick(poll, inputs=[run, seen], outputs=outputs, show_progress="hidden", api_visibility="private")
     run.change(poll, inputs=[run, gr.State("")], outputs=outputs, show_progress="hidden", api_visibility="private")
     start_btn.click(start, inputs=[data_state, *recipe_inputs], outputs=[run, seen], api_visibility="private")
