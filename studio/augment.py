@@ -193,13 +193,13 @@ def replay_examples(model, tokenizer, prompts: list[str], system_prompt: str = "
     if not prompts:
         return []
     out: list[Example] = []
+    stop = stop_ids(model, tokenizer)
     with generating(model, tokenizer):
         for i in range(0, len(prompts), batch_size):
             chunk = prompts[i:i + batch_size]
             chats = [([{"role": "system", "content": system_prompt}] if system_prompt else [])
                      + [{"role": "user", "content": p}] for p in chunk]
             texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
-            stop = stop_ids(model, tokenizer)
             gen, stopped = complete(model, tokenizer, texts, 1, max_new_tokens, stop)  # greedy
             for prompt, ids, finished in zip(chunk, gen, stopped.tolist(), strict=True):
                 answer = tokenizer.decode(ids, skip_special_tokens=True).strip()

@@ -72,6 +72,11 @@ class ChatModel:
             self.model = load_model(base, "lora", log=lambda _: None)
         self.method = method
         self.has_tuned = weights is not None
+        from studio.kernels.complete import stop_ids  # imports transformers, loaded by now
+
+        # Where a reply ends, for both models (a full fine-tune's own config may name one more end token).
+        self.stop = stop_ids(self.model, self.tokenizer) | (
+            stop_ids(self.tuned_model, self.tokenizer) if self.tuned_model is not None else set())
         self.model = _onto_gpu(self.model).eval()
         self.tuned_model = _onto_gpu(self.tuned_model)
         for module in (self.model, self.tuned_model):
@@ -99,10 +104,8 @@ class ChatModel:
                                                   return_dict=True)
 
     def _gen_kwargs(self, max_new_tokens: int, temperature: float) -> dict:
-        from studio.kernels.complete import stop_ids
-
         kwargs = {"max_new_tokens": max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id,
-                  "do_sample": temperature > 0, "eos_token_id": sorted(stop_ids(self.model, self.tokenizer))}
+                  "do_sample": temperature > 0, "eos_token_id": sorted(self.stop)}
         if temperature > 0:
             kwargs.update(temperature=temperature, top_p=0.95)
         else:
@@ -156,11 +159,11 @@ class ChatModel:
         """Through drafting's own completion loop (studio.kernels.complete) rather than `generate`: the chat
         template's shared start (system prompt, user header) runs once a batch, finished replies leave
         the batch, and the cache grows in place. Same greedy replies, 2-4x sooner (bench/README.md)."""
-        from studio.kernels.complete import complete, generating, stop_ids  # imports transformers: on first use
+        from studio.kernels.complete import complete, generating  # imports transformers: on first use
 
         model, switch = self._pick(tuned)
         system = self.system_prompt if system_prompt is None else system_prompt
-        stop = stop_ids(model, self.tokenizer)
+        stop = self.stop
         out: list[str] = []
         with torch_threads(generation_threads()), generating(model, self.tokenizer), switch:
             for i in range(0, len(prompts), batch_size):

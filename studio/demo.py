@@ -8,6 +8,7 @@ one-click examples: questions the run was taught and reworded ones it never saw.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -43,9 +44,9 @@ def bake_demo(overrides: list[str] | tuple = (), log: Callable[[str], None] = pr
     status = runs.read_status(run_dir)
     if status.get("state") != "done":
         raise BakeFailed(f"The demo run ended {status.get('state')}: {status.get('message')}")
-    log(f"Answering the {sum(1 for _ in open(REWORDED, encoding='utf-8')) - 1} reworded questions of "
-        f"{REWORDED.name} with the base and the tuned model...")
+    log(f"Answering the reworded questions of {REWORDED.name} with the base and the tuned model...")
     report = evaluate_file(run_dir, REWORDED, max_new_tokens=64)
+    log(f"Answered {len(report['rows'])} questions.")
     report["source"] = f"reworded questions the run never saw ({REWORDED.name})"
     runs.write_json_atomic(run_dir / "eval.json", report)
     from studio.card import write_card
@@ -66,15 +67,11 @@ def demo_run() -> str | None:
 def demo_questions(run_id: str, taught: int = 3, reworded: int = 4) -> list[tuple[str, str]]:
     """(label, question) pairs for the landing: questions the run was taught, then reworded ones it never saw
     (its evaluation's questions), so a visitor sees both what it learned and how far that carries."""
-    run_dir = runs_dir() / run_id
-    out = []
-    for row in runs.read_jsonl(run_dir / "data" / "train.jsonl")[:taught]:
-        question = next((m["content"] for m in row.get("messages", []) if m.get("role") == "user"), "")
-        if question:
-            out.append(("taught", question))
-    try:
-        import json
+    from studio.drafts import read_examples
 
+    run_dir = runs_dir() / run_id
+    out = [("taught", e.question) for e in read_examples(run_dir / "data" / "train.jsonl")[:taught] if e.question]
+    try:
         report = json.loads((run_dir / "eval.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         report = {}

@@ -98,10 +98,8 @@ def main_process_first():
     if process_rank()[1] == 1:
         yield
         return
-    from accelerate.utils import broadcast_object_list
-
-    if not _process_group().is_main_process:
-        if not broadcast_object_list([None], from_process=0)[0]:
+    if process_rank()[0] != 0:
+        if not from_main_process(None):
             raise MainProcessEnded
         yield
         return
@@ -110,7 +108,7 @@ def main_process_first():
         yield
         finished = True
     finally:
-        broadcast_object_list([finished], from_process=0)
+        from_main_process(finished)
 
 
 def from_main_process(value):

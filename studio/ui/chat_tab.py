@@ -93,8 +93,8 @@ def landing() -> tuple:
     """The demo's opening state: the baked run chosen, and its questions one click away (taught, then reworded)."""
     from studio.demo import demo_questions, demo_run
 
-    choices = service.runs_with_weights()
-    chosen = demo_run() if demo_run() in choices else (choices[0] if choices else None)
+    choices, baked = service.runs_with_weights(), demo_run()
+    chosen = baked if baked in choices else (choices[0] if choices else None)
     pairs = demo_questions(chosen) if chosen else []
     taught = [[q] for kind, q in pairs if kind == "taught"]
     reworded = [[q] for kind, q in pairs if kind == "reworded"]
