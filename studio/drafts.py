@@ -76,7 +76,7 @@ def _drafted_once(run_dir: Path, name: str, draft: Callable[[Callable[[int, int]
         return read_examples(path)
     started = time.time()
     say(doing)
-    runs.write_status(run_dir, "queued", doing)
+    runs.write_status(run_dir, "queued", doing, phase="drafting")
 
     def progress(finished: int, total: int) -> None:
         if stop_requested(run_dir, stop_event):

@@ -7,6 +7,7 @@ closed tab never stalls a run and a reopened one reattaches by reading the folde
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from studio import policy, runs
@@ -77,7 +78,7 @@ class JobManager:
             self._stop = threading.Event()
             self.run_dir = run_dir
             self.log_lines = []
-            runs.write_status(run_dir, "queued", "Waiting to start...")
+            runs.write_status(run_dir, "queued", "Waiting to start...", phase="waiting")
             self._thread = threading.Thread(target=target, name=f"train-{run_dir.name}", daemon=True)
             self._thread.start()
         return run_dir
@@ -106,7 +107,8 @@ class JobManager:
         try:
 
             self._log("Answering the held-out questions with the base and the tuned model...")
-            runs.write_status(run_dir, "done", status.get("message", "") + " Evaluating held-out questions...")
+            runs.write_status(run_dir, "done", status.get("message", "") + " Evaluating held-out questions...",
+                              phase="evaluating")
             # Chat and this evaluation switch the same cached weights' adapter on and off: one at a time.
             token = policy.caller.set(f"run:{run_dir.name}")
             try:
@@ -115,7 +117,8 @@ class JobManager:
             finally:
                 policy.caller.reset(token)
             write_card(run_dir)
-            runs.write_status(run_dir, "done", status.get("message", "") + " Held-out evaluation ready.")
+            wall = runs.wall_summary(runs.read_status(run_dir), until=time.time())
+            runs.write_status(run_dir, "done", f"Finished: {wall}. Held-out evaluation ready.")
         except Exception as exc:  # noqa: BLE001 - evaluation is extra; the trained run stays done
             self._log(f"Held-out evaluation failed: {exc}")
             runs.write_status(run_dir, "done", status.get("message", "") + f" (held-out evaluation failed: {exc})")

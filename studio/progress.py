@@ -80,7 +80,8 @@ def progress_callback(run_dir: Path, stop_event: threading.Event | None, log: Ca
             self.save_seconds = save_seconds if args.world_size == 1 else 0
             self.last_save = time.monotonic()
             if state.is_world_process_zero:
-                runs.write_status(run_dir, "running", "Training...", step=state.global_step, total=state.max_steps)
+                runs.write_status(run_dir, "running", "Training...", phase="training", step=state.global_step,
+                                  total=state.max_steps)
 
         def on_step_end(self, args, state, control, **kwargs):
             stop = stop_requested(run_dir, stop_event)

@@ -129,7 +129,8 @@ def prepare_folder(recipe: Recipe | None, data_path, run_dir: Path, resume: bool
     else:
         data_file, ckpt = _new_folder(recipe, data_path, run_dir, say), None
     m, t = recipe.method, recipe.training
-    runs.write_status(run_dir, "queued", "Preparing data and model...", data_name=data_file.name,
+    runs.write_status(run_dir, "queued", "Reading the data and loading the model...", phase="preparing",
+                      data_name=data_file.name,
                       recipe={"base": recipe.model.base, "method": m.name, "objective": m.objective, "beta": m.beta,
                               "r": m.r, "alpha": m.alpha, "epochs": t.epochs, "learning_rate": t.learning_rate,
                               "batch_size": t.batch_size})
@@ -167,6 +168,8 @@ def finish(trainer, tokenizer, recipe: Recipe, run_dir: Path, has_eval: bool, se
            say: Callable[[str], None]) -> None:
     """Final eval, the weights (an adapter, or the whole model for a full fine-tune), the status, the card."""
     lora = recipe.method.name in ("lora", "qlora")
+    if trainer.is_world_process_zero():
+        runs.write_status(run_dir, "running", "Saving the weights...", phase="saving", eta=0)
     target = run_dir / ("adapter" if lora else "model")
     # A DPO model also holds TRL's frozen "ref" copy of the adapter: only the trained one is kept.
     saved = save_weights(trainer, tokenizer, target, has_eval, run_dir,
@@ -176,7 +179,9 @@ def finish(trainer, tokenizer, recipe: Recipe, run_dir: Path, has_eval: bool, se
     logged = [r for r in saved["metrics"] if "loss" in r]
     last = logged[-1] if logged else {}
     rewards = {k: last[k] for k in ("reward_margin", "reward_accuracy") if k in last}
-    runs.write_status(run_dir, "done", f"Finished in {seconds:.0f} s.", step=trainer.state.global_step,
+    wall = runs.wall_summary(runs.read_status(run_dir), until=time.time())
+    runs.write_status(run_dir, "done", f"Finished: {wall}." if wall else f"Finished in {seconds:.0f} s.",
+                      step=trainer.state.global_step,
                       total=trainer.state.global_step, loss=last.get("loss"), eta=0, eval_loss=saved["eval_loss"],
                       train_seconds=seconds, **rewards)
     say(f"Done in {seconds:.0f} s. Weights in {target}.")

@@ -259,6 +259,12 @@ def test_drafting_reports_progress_and_a_stop_ends_the_run_before_training(tiny_
     done = train(recipe, pairs_csv, tmp_path / "done", log=lambda _: None)
     assert runs.read_status(done)["state"] == "done"
     assert any(state == "queued" and "10 of 10 done, about 0 s left" in message for state, message in messages)
+    # Where the wall time went, phase by phase, in the order they came; the message sums them up from Start.
+    status = runs.read_status(done)
+    assert [name for name, _ in status["phases"]] == ["preparing", "drafting", "training", "saving", "ended"]
+    seconds = dict(runs.phase_seconds(status))
+    assert set(seconds) == {"preparing", "drafting", "training", "saving"} and all(s >= 0 for s in seconds.values())
+    assert status["message"].startswith("Finished: ") and " s from Start: " in status["message"], status
 
     stop = threading.Event()
     recipe = tiny_recipe(tiny_model_dir, "data.paraphrases=2", "data.replay=0", "training.max_steps=2",
@@ -373,3 +379,17 @@ def test_the_runs_table_tells_the_users_rows_from_what_studio_added(tiny_model_d
     row = runs.summarize(run_dir)
     assert row["your_rows"] == 10, "12 rows, 2 held out"
     assert row["added"] == row["examples"] - 10 > 0
+
+
+def test_phase_times_leave_out_the_time_a_run_stood_stopped(tmp_path):
+    """A stopped run resumed an hour later did not train for an hour: 'ended' spans count for nothing."""
+    marks = [["waiting", 0.0], ["preparing", 1.0], ["training", 5.0], ["ended", 65.0], ["waiting", 3665.0],
+             ["training", 3667.0], ["saving", 3687.0], ["ended", 3690.0]]
+    status = {"state": "done", "phases": marks, "updated": 3690.0}
+    assert runs.phase_seconds(status) == [("waiting", 3.0), ("preparing", 4.0), ("training", 80.0), ("saving", 3.0)]
+    assert runs.wall_summary(status) == ("1 min 30 s from Start: waiting 3 s, preparing 4 s, training 1 min 20 s, "
+                                         "saving 3 s")
+    runs.write_status(tmp_path, "queued", "Waiting to start...", phase="waiting")
+    runs.write_status(tmp_path, "queued", "Still waiting", phase="waiting")  # the same phase again: no new mark
+    runs.write_status(tmp_path, "stopped", "Stopped.")
+    assert [name for name, _ in runs.read_status(tmp_path)["phases"]] == ["waiting", "ended"]

@@ -8,6 +8,7 @@ tab loses nothing, and a reloaded page reattaches to whatever is training (see `
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass
 
 import gradio as gr
@@ -54,12 +55,15 @@ def loss_figure(metrics: list[dict], title: str = ""):
     return fig
 
 
-def progress_html(status: dict, metrics: list[dict]) -> str:
-    """A progress bar with step, epoch, speed and time left; every value is a number or escaped."""
+def progress_html(status: dict, metrics: list[dict], now: float | None = None) -> str:
+    """A progress bar with what the run is doing, step, epoch, speed, time left and wall time since Start; every
+    value is a number, one of ours, or escaped."""
     step, total = status.get("step") or 0, status.get("total") or 0
     pct = 100 * step / total if total else 0
     last = metrics[-1] if metrics else {}
-    facts = [f"step {step}/{total}" if total else "preparing…"]
+    active = status.get("state") in runs.ACTIVE
+    facts = [runs.PHASES.get(status.get("phase", ""), "preparing").capitalize()] if active else []
+    facts += [f"step {step}/{total}"] if total else []
     if status.get("epoch") is not None:
         facts.append(f"epoch {status['epoch']:.2f}")
     if last.get("tokens_per_s"):
@@ -68,6 +72,9 @@ def progress_html(status: dict, metrics: list[dict]) -> str:
         facts.append(f"about {status['eta']:.0f} s left")
     if status.get("loss") is not None:
         facts.append(f"loss {status['loss']:.4f}")
+    if active and status.get("phases"):  # from the latest Start or Resume
+        began = next(t for name, t in reversed(status["phases"]) if name == "waiting" or t == status["phases"][0][1])
+        facts.append(f"{runs.duration((now or time.time()) - began)} since Start")
     colour = {"failed": "#dc2626", "done": "#16a34a"}.get(status.get("state", ""), "#2563eb")
     return (f'<div style="border:1px solid #d1d5db;border-radius:6px;height:18px;overflow:hidden">'
             f'<div style="width:{pct:.1f}%;height:100%;background:{colour}"></div></div>'
@@ -77,7 +84,9 @@ def progress_html(status: dict, metrics: list[dict]) -> str:
 def status_markdown(run_id: str, status: dict) -> str:
     state = status.get("state", "unknown")
     message = md_escape(status.get("message", ""))
-    text = f"{STATE_ICON.get(state, '')} **{md_escape(run_id)}**: {md_escape(state)}. {message}"
+    # Before its first step a run is busy, not idle: it says with what ("drafting extra examples"), not "queued".
+    shown = runs.PHASES.get(status.get("phase", ""), state) if state == "queued" else state
+    text = f"{STATE_ICON.get(state, '')} **{md_escape(run_id)}**: {md_escape(shown)}. {message}"
     for warning in status.get("warnings") or []:
         text += f"\n\n⚠ **Warning:** {md_escape(warning)}"
     return text
