@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import string
+from collections.abc import Callable
 from pathlib import Path
 
 from studio import runs
@@ -122,9 +123,32 @@ def _perplexity(loss: float | None) -> float | None:
     return round(math.exp(loss), 4)
 
 
+Progress = Callable[[int, int, list[dict]], None]  # (questions answered, of how many, the rows so far)
+
+
+def answer_in_chunks(model, prompts: list[str], max_new_tokens: int, progress: Progress | None = None,
+                     row: Callable[[int, str, str], dict] = lambda i, b, t: {"base": b, "tuned": t}) -> list[dict]:
+    """Base and tuned replies, a few questions at a time, so a page can show "question 12 of 26" and fill its table
+    as rows come: the first chunk is small (rows on screen within seconds), later ones batch more for speed."""
+    rows: list[dict] = []
+    while len(rows) < len(prompts):
+        chunk = prompts[len(rows):len(rows) + (CHUNK_FIRST if not rows else CHUNK)]
+        base, tuned = (model.generate_batch(chunk, tuned=side, max_new_tokens=max_new_tokens) for side in (False, True))
+        rows += [row(len(rows) + i, b, t) for i, (b, t) in enumerate(zip(base, tuned, strict=True))]
+        if progress:
+            progress(len(rows), len(prompts), rows)
+    return rows
+
+
+CHUNK_FIRST, CHUNK = 4, 16
+
+
 def evaluate_questions(run_dir: str | Path, questions: list[str], references: list[str] | None = None,
-                       keys: list[str | None] | None = None, max_new_tokens: int = 96) -> dict:
-    """Answer every question with the base and the tuned model (greedy) and score both sides alike."""
+                       keys: list[str | None] | None = None, max_new_tokens: int = 96,
+                       progress: Progress | None = None) -> dict:
+    """Answer every question with the base and the tuned model (greedy) and score both sides alike.
+
+    `progress` hears (0, n, []) before the model loads, then each chunk's scored rows as they come."""
     from studio.chat import get_chat_model
 
     run_dir = Path(run_dir)
@@ -140,19 +164,19 @@ def evaluate_questions(run_dir: str | Path, questions: list[str], references: li
     if not questions:
         report["message"] = "There are no questions to answer."
         return report
-    model = get_chat_model(run_dir)
-    answers = {side: model.generate_batch(questions, tuned=side == "tuned", max_new_tokens=max_new_tokens)
-               for side in ("base", "tuned")}
-    scores = {side: [score(a, r, k) for a, r, k in zip(answers[side], refs, keys, strict=False)] for side in answers}
-    for side, texts in answers.items():
-        report["metrics"][side] = (aggregate(texts, refs, scores[side]) if report["has_references"]
-                                   else {"n": len(questions)})
-    for i, question in enumerate(questions):
-        row = {"question": question, "answer": refs[i], "base": answers["base"][i], "tuned": answers["tuned"][i],
-               "base_scores": scores["base"][i], "tuned_scores": scores["tuned"][i]}
-        if keys[i] is not None:
-            row["key"] = keys[i]
-        report["rows"].append(row)
+    if progress:
+        progress(0, len(questions), [])
+
+    def row(i: int, base: str, tuned: str) -> dict:
+        out = {"question": questions[i], "answer": refs[i], "base": base, "tuned": tuned,
+               "base_scores": score(base, refs[i], keys[i]), "tuned_scores": score(tuned, refs[i], keys[i])}
+        return out | ({"key": keys[i]} if keys[i] is not None else {})
+
+    report["rows"] = answer_in_chunks(get_chat_model(run_dir), questions, max_new_tokens, progress, row)
+    for side in ("base", "tuned"):
+        texts = [r[side] for r in report["rows"]]
+        report["metrics"][side] = (aggregate(texts, refs, [r[f"{side}_scores"] for r in report["rows"]])
+                                   if report["has_references"] else {"n": len(questions)})
     return report
 
 
@@ -176,7 +200,7 @@ def _text(value) -> str:
 
 
 def evaluate_file(run_dir: str | Path, data_file: str | Path, max_new_tokens: int = 96,
-                  max_questions: int | None = None) -> dict:
+                  max_questions: int | None = None, progress: Progress | None = None) -> dict:
     """Evaluate on a file of questions, with reference answers (scored) or without (answers only).
 
     A `key` column names the fact an answer must contain ("1873"); it makes `contains` robust to answers
@@ -214,7 +238,7 @@ def evaluate_file(run_dir: str | Path, data_file: str | Path, max_new_tokens: in
     if max_questions is not None and len(questions) > max_questions:
         raise ValueError(f"{path.name} has {len(questions):,} questions; this studio answers at most {max_questions:,} "
                          "in one evaluation (STUDIO_MAX_EVAL_QUESTIONS). Split the file.")
-    result = evaluate_questions(run_dir, questions, references, keys, max_new_tokens)
+    result = evaluate_questions(run_dir, questions, references, keys, max_new_tokens, progress)
     result["source"] = path.name
     return result
 
@@ -232,7 +256,7 @@ def _key_for(record: dict | None, qcol: str, kcol: str, example: Example) -> str
 RECALL_LIMIT = 50
 
 
-def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96) -> dict:
+def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96, progress: Progress | None = None) -> dict:
     """Evaluate on the run's own held-out split (`data/eval.jsonl`) and keep the report as `eval.json`."""
     run_dir = Path(run_dir)
     def read(name: str) -> list[Example]:
@@ -244,7 +268,7 @@ def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96) -> dict:
         # Small fact sets hold nothing out; then the useful question is "does it recall what it was taught?".
         examples, source = read("train.jsonl")[:RECALL_LIMIT], "training questions (recall; nothing was held out)"
     report = evaluate_questions(run_dir, [e.question for e in examples], [e.answer for e in examples],
-                                max_new_tokens=max_new_tokens)
+                                max_new_tokens=max_new_tokens, progress=progress)
     report["source"] = source
     if source.startswith("training"):
         report["message"] = ("This run held out no examples, so these are its own training questions: they show "
@@ -264,7 +288,7 @@ def _leaks(answer: str, taught: list[str]) -> float:
 
 
 def forgetting_check(run_dir: str | Path, prompts_file: str | Path = GENERAL_PROMPTS,
-                     max_new_tokens: int = 48) -> dict:
+                     max_new_tokens: int = 48, progress: Progress | None = None) -> dict:
     """Did tuning damage general knowledge? Base vs tuned on general questions the data never mentions.
 
     Two symptoms: the tuned model gets fewer general questions right (keyword hit-rate falls), and it
@@ -280,18 +304,17 @@ def forgetting_check(run_dir: str | Path, prompts_file: str | Path = GENERAL_PRO
     taught = sorted({Example(r["messages"], 0).answer for r in runs.read_jsonl(run_dir / "data" / "train.jsonl")
                      if r.get("messages")} - {""})
     prompts = [r["prompt"] for r in items]
-    model = get_chat_model(run_dir)
-    answers = {side: model.generate_batch(prompts, tuned=side == "tuned", max_new_tokens=max_new_tokens)
-               for side in ("base", "tuned")}
-    rows = []
-    for i, item in enumerate(items):
-        keywords = [str(k) for k in item.get("keywords", [])]
-        row = {"prompt": item["prompt"], "keywords": keywords}
-        for side in ("base", "tuned"):
-            row[side] = answers[side][i]
-            row[f"{side}_hit"] = _hit(answers[side][i], keywords)
-            row[f"{side}_leak"] = round(_leaks(answers[side][i], taught), 4)
-        rows.append(row)
+    if progress:
+        progress(0, len(prompts), [])
+
+    def row(i: int, base: str, tuned: str) -> dict:
+        keywords = [str(k) for k in items[i].get("keywords", [])]
+        out = {"prompt": prompts[i], "keywords": keywords, "base": base, "tuned": tuned}
+        for side, answer in (("base", base), ("tuned", tuned)):
+            out |= {f"{side}_hit": _hit(answer, keywords), f"{side}_leak": round(_leaks(answer, taught), 4)}
+        return out
+
+    rows = answer_in_chunks(get_chat_model(run_dir), prompts, max_new_tokens, progress, row)
     n = len(rows)
     report = {
         "n": n,

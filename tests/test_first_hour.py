@@ -18,3 +18,24 @@ def test_the_train_tab_names_the_phase_and_the_wall_time_from_the_first_second()
     done = {"state": "done", "phase": "ended", "step": 6, "total": 6, "phases": status["phases"]}
     assert "since Start" not in progress_html(done, [], now=500.0)
     assert runs.duration(125) == "2 min 05 s" and runs.duration(7) == "7 s" and runs.duration(3725) == "1 h 02 min"
+
+
+def test_evaluate_counts_questions_and_fills_rows_as_they_come(tiny_run):
+    """Evaluate used to run minutes behind a bare spinner: now the first update is at once, each chunk counts
+    "N of M done" with the time left, rows fill in, and the last update is the scored table."""
+    from studio.evaluate import CHUNK_FIRST
+    from studio.ui import eval_tab
+
+    updates = list(eval_tab.evaluate_run(tiny_run, None, 8))
+    lines = [text for text, _ in updates]
+    assert lines[0].startswith("⏳ Reading the questions"), lines[0]
+    total = len(updates[-1][1])
+    assert total > CHUNK_FIRST
+    assert any(f"0 of {total} done" in line for line in lines)
+    counted = [line for line in lines if "left" in line]
+    assert counted and f"{CHUNK_FIRST} of {total} done" in counted[0], counted
+    assert len(updates[2][1]) == CHUNK_FIRST and len(updates[-2][1]) == total  # rows arrive chunk by chunk
+    assert "Contains answer" in lines[-1] and "⏳" not in lines[-1]
+
+    forgetting = list(eval_tab.check_forgetting(tiny_run))
+    assert "0 of" in forgetting[0] and "General questions right" in forgetting[-1]

@@ -5,14 +5,19 @@ All scoring lives in `studio.evaluate`; this module only picks the run, calls it
 
 from __future__ import annotations
 
+import contextvars
 import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import gradio as gr
 import pandas as pd
 
 from studio import policy, runs, service
 from studio.card import write_card
-from studio.evaluate import evaluate_file, evaluate_heldout, forgetting_check, format_forgetting, format_table
+from studio.evaluate import Progress, evaluate_file, evaluate_heldout, forgetting_check, format_forgetting, format_table
 from studio.ui import MODEL_EVENTS, md_escape
 
 ROW_COLUMNS = ["⚠ tuned states a wrong value", "question", "reference", "base answer", "tuned answer", "base ✓",
@@ -67,36 +72,77 @@ def _picked_run(run_id: str | None):
         raise gr.Error(str(exc)) from None
 
 
-def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int):
+def progress_line(what: str, done: int, total: int, seconds: float) -> str:
+    """"⏳ Answering with the base and the tuned model: 8 of 26 questions, about 40 s left (12 s so far)"."""
+    if not done:
+        return f"⏳ Loading the model, then {what}: 0 of {total} done ({seconds:.0f} s so far)."
+    left = seconds / done * (total - done)
+    return f"⏳ {what[0].upper()}{what[1:]}: {done} of {total} done, about {runs.duration(left)} left " \
+           f"({runs.duration(seconds)} so far)."
+
+
+def _streamed(work: Callable[[Progress], dict], show: Callable[[int, int, list, float], tuple]) -> Iterator:
+    """Run `work` (an evaluation taking a model turn) on its own thread and yield `show(...)` after each chunk, so
+    the page counts questions and fills its table while it runs; returns the report. The thread carries the
+    caller's context (its model-turn allowance), and a closed page leaves it to finish and save its report."""
+    updates: queue.Queue = queue.Queue()
+
+    def run() -> None:
+        try:
+            updates.put(("done", work(lambda done, total, rows: updates.put(("progress", done, total, list(rows))))))
+        except BaseException as exc:  # noqa: BLE001 - handed to the page's thread
+            updates.put(("error", exc))
+
+    threading.Thread(target=contextvars.copy_context().run, args=(run,), name="studio-eval", daemon=True).start()
+    started = time.monotonic()
+    while True:
+        kind, *rest = updates.get()
+        if kind == "done":
+            return rest[0]
+        if kind == "error":
+            raise gr.Error(str(rest[0])) if isinstance(rest[0], ValueError) else rest[0]  # UserError is one
+        yield show(*rest, time.monotonic() - started)
+
+
+def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int) -> Iterator[tuple]:
     run_dir = _picked_run(run_id)
     max_new_tokens = policy.new_tokens(max_new_tokens)
     if runs.final_weights(run_dir) is None:
         raise gr.Error("This run has no trained weights yet; wait for it to finish or resume it.")
 
-    with policy.model_turns.turn("the evaluation"):
-        try:
-            if eval_file:
-                report = evaluate_file(run_dir, eval_file, max_new_tokens=max_new_tokens,
-                                       max_questions=policy.limits().eval_questions)
-                report["source"] = f"your file ({md_escape(eval_file.rsplit('/', 1)[-1])})"
-                runs.write_json_atomic(run_dir / "eval.json", report)
-            else:
-                report = evaluate_heldout(run_dir, max_new_tokens=max_new_tokens)
-        except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+    def work(progress: Progress) -> dict:
+        with policy.model_turns.turn("the evaluation"):
+            if not eval_file:
+                return evaluate_heldout(run_dir, max_new_tokens=max_new_tokens, progress=progress)
+            report = evaluate_file(run_dir, eval_file, max_new_tokens=max_new_tokens,
+                                   max_questions=policy.limits().eval_questions, progress=progress)
+            report["source"] = f"your file ({md_escape(eval_file.rsplit('/', 1)[-1])})"
+            runs.write_json_atomic(run_dir / "eval.json", report)
+            return report
+
+    def show(done: int, total: int, rows: list, seconds: float) -> tuple:
+        line = progress_line("answering with the base and the tuned model", done, total, seconds)
+        return line + "\n\nThe scores come when every question is answered.", _rows_frame({"rows": rows})
+
+    yield "⏳ Reading the questions and loading the model...", _rows_frame({})
+    report = yield from _streamed(work, show)
     write_card(run_dir)
-    return _show(report)
+    yield _show(report)
 
 
-def check_forgetting(run_id: str | None) -> str:
+def check_forgetting(run_id: str | None) -> Iterator[str]:
     run_dir = _picked_run(run_id)
 
-    with policy.model_turns.turn("the forgetting check"):
-        report = forgetting_check(run_dir)
+    def work(progress: Progress) -> dict:
+        with policy.model_turns.turn("the forgetting check"):
+            return forgetting_check(run_dir, progress=progress)
+
+    report = yield from _streamed(work, lambda done, total, _, seconds: progress_line(
+        "asking general questions", done, total, seconds))
     write_card(run_dir)
     if report.get("flag"):
         gr.Warning(report["message"])
-    return format_forgetting(report)
+    yield format_forgetting(report)
 
 
 def refresh_runs():
