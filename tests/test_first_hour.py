@@ -39,3 +39,17 @@ def test_evaluate_counts_questions_and_fills_rows_as_they_come(tiny_run):
 
     forgetting = list(eval_tab.check_forgetting(tiny_run))
     assert "0 of" in forgetting[0] and "General questions right" in forgetting[-1]
+
+
+def test_both_chat_panes_show_the_question_at_once_and_the_waiting_one_says_why(tiny_run):
+    from studio.ui import chat_tab
+
+    updates = list(chat_tab.converse(tiny_run, "Who founded the ferry company?", [], [], [], 0.0, 8))
+    base, sft, tuned, _ = updates[0]
+    assert base[-1]["content"] == chat_tab.LOADING and "one after the other" in tuned[-1]["content"] and sft == []
+    assert [m["role"] for m in base] == [m["role"] for m in tuned] == ["user", "assistant"]
+    base, _, tuned, _ = updates[-1]
+    assert "⏳" not in base[-1]["content"] and "⏳" not in tuned[-1]["content"]
+    # A follow-up question sends the earlier turns, never the notices.
+    again = list(chat_tab.converse(tiny_run, "And when?", base, [], tuned, 0.0, 4))
+    assert len(again[-1][0]) == 4 and all("⏳" not in m["content"] for m in again[-1][2])

@@ -1,10 +1,10 @@
 """Chat tab: one question, two answers side by side, from the base model and from the tuned one.
 
-Both come from one copy of the weights (`studio.chat`: the adapter switched off for the base side).
-Replies stream, base first, then tuned. A DPO/ORPO run that started from an SFT run gets a third pane in
-the middle, the SFT model (that run's adapter, copied into the preference run's folder): base -> SFT ->
-preference-tuned. Every handler that touches the model shares the concurrency
-queue "model", so two tabs never generate on the same weights at once.
+Both come from one copy of the weights (`studio.chat`: the adapter switched off for the base side). Replies
+stream, base first, then tuned; every pane shows the question at once, and the waiting one says why it waits.
+A DPO/ORPO run that started from an SFT run gets a third pane in the middle, the SFT model (that run's adapter,
+copied into the preference run's folder): base -> SFT -> preference-tuned. Every handler that touches the model
+shares the concurrency queue "model", so two tabs never generate on the same weights at once.
 """
 
 from __future__ import annotations
@@ -69,21 +69,37 @@ def converse(run_id: str | None, prompt: str, base_history: list, sft_history: l
                                  max_new_tokens)
 
 
+LOADING = "⏳ Loading the model (the first question after picking a run takes a few seconds)..."
+WAITING = ("⏳ Waiting for the {before} model to finish: both sides share one copy of the weights in memory, so they "
+           "answer one after the other.")
+
+
 def _stream_sides(run_id: str, prompt: str, base_history: list, sft_history: list, tuned_history: list,
                   temperature: float, max_new_tokens: int):
+    """Every pane shows the question at once: the first says the model is loading, the others that they wait for
+    their turn and why; each then streams its reply in place of its notice."""
+    three = has_sft_side(run_id)
+    asking = [{"role": "user", "content": prompt}]
+    base_history, tuned_history = list(base_history or []) + asking, list(tuned_history or []) + asking
+    sft_history = list(sft_history or []) + (asking if three else [])
+    panes = [base_history, *([sft_history] if three else []), tuned_history]
+    messages = [[{"role": m["role"], "content": m["content"]} for m in h] for h in panes]
+    notes = [LOADING, *[WAITING.format(before="base" if i == 0 else "SFT") for i in range(len(panes) - 1)]]
+    for history, note in zip(panes, notes, strict=True):
+        history.append({"role": "assistant", "content": note})
+
+    def shown() -> tuple:  # copies: what was on screen then, whatever changes after
+        return *([dict(m) for m in h] for h in (base_history, sft_history, tuned_history)), ""
+
+    yield shown()
     model = service.chat_model(run_id)
-    sft = service.sft_chat_model(run_id) if has_sft_side(run_id) else None
-    base_history = list(base_history or []) + [{"role": "user", "content": prompt}]
-    sft_history = list(sft_history or []) + ([{"role": "user", "content": prompt}] if sft else [])
-    tuned_history = list(tuned_history or []) + [{"role": "user", "content": prompt}]
-    sides = [(model, False, base_history)] + ([(sft, True, sft_history)] if sft else []) + [
-        (model, True, tuned_history)]
-    for chat, tuned, history in sides:
-        messages = [{"role": m["role"], "content": m["content"]} for m in history]
-        history.append({"role": "assistant", "content": ""})
-        for text in chat.stream(messages, tuned=tuned, max_new_tokens=max_new_tokens, temperature=temperature):
+    sides = [(model, False), *([(service.sft_chat_model(run_id), True)] if three else []), (model, True)]
+    for (chat, tuned), history, asked in zip(sides, panes, messages, strict=True):
+        for text in chat.stream(asked, tuned=tuned, max_new_tokens=max_new_tokens, temperature=temperature):
             history[-1] = {"role": "assistant", "content": text}
-            yield base_history, sft_history, tuned_history, ""
+            yield shown()
+        if history[-1]["content"] in notes:  # nothing came back
+            history[-1] = {"role": "assistant", "content": ""}
 
 
 # ---- layout ----------------------------------------------------------------------------------------------------
