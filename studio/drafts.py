@@ -23,7 +23,7 @@ from studio.data import Example
 from studio.docqa import DocumentError, ask_endpoint
 from studio.paths import ASSETS, studio_home
 from studio.progress import stop_requested
-from studio.question_forms import normalise, question_form_examples
+from studio.question_forms import held_out_forms, normalise, question_form_examples
 from studio.recipe import Recipe
 from studio.runs import TrainingFailed
 
@@ -170,6 +170,19 @@ def question_forms(run_dir: Path, examples, rewrites, recipe: Recipe, say: Calla
                                    taken={normalise(e.question) for e in rewrites})
     write_examples(path, forms)
     say(f"Added {len(forms)} rewordings of the questions in other question forms.")
+    return forms
+
+
+def held_out_rewordings(run_dir: Path, examples, rewrites, recipe: Recipe, say: Callable[[str], None]) -> list:
+    """A rewording of each question that no training example asks (studio.question_forms.held_out_forms), listed in
+    data/reworded.jsonl: the held-out check of a run whose upload was too small to hold questions out."""
+    path = run_dir / "data" / "reworded.jsonl"
+    if path.exists():
+        return read_examples(path)
+    forms = held_out_forms(examples, recipe.training.seed, taken={normalise(e.question) for e in rewrites})
+    write_examples(path, forms)
+    say(f"Kept {len(forms)} rewordings of your questions out of training, to check the tuned model on questions "
+        "asked in other words.")
     return forms
 
 

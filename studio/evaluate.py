@@ -254,6 +254,7 @@ def _key_for(record: dict | None, qcol: str, kcol: str, example: Example) -> str
 
 
 RECALL_LIMIT = 50
+REWORDED = "your questions asked in other words (never trained on)"
 
 
 def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96, progress: Progress | None = None) -> dict:
@@ -264,13 +265,19 @@ def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96, progress: Pr
                 if r.get("messages")]
 
     examples, source = read("eval.jsonl"), "held-out split"
-    if not examples:
-        # Small fact sets hold nothing out; then the useful question is "does it recall what it was taught?".
+    if not examples and (examples := read("reworded.jsonl")):
+        # A small upload holds no question out; its questions reworded (and never trained on) stand in for them.
+        source = REWORDED
+    if not examples:  # a run from before reworded checks, or questions no rule could reword
         examples, source = read("train.jsonl")[:RECALL_LIMIT], "training questions (recall; nothing was held out)"
     report = evaluate_questions(run_dir, [e.question for e in examples], [e.answer for e in examples],
                                 max_new_tokens=max_new_tokens, progress=progress)
     report["source"] = source
-    if source.startswith("training"):
+    if source == REWORDED:
+        report["message"] = ("Your upload was too small to hold questions out, so Studio reworded each of your "
+                             "questions and kept the rewording out of training: these test whether the tuned model "
+                             "answers your questions asked in other words.")
+    elif source.startswith("training"):
         report["message"] = ("This run held out no examples, so these are its own training questions: they show "
                              "what it recalls, not how it generalises. Upload paraphrased questions to test that.")
     runs.write_json_atomic(run_dir / "eval.json", report)
@@ -352,11 +359,28 @@ def _delta(base: float | None, tuned: float | None) -> str:
     return "–" if base is None or tuned is None else f"{100 * (tuned - base):+.1f}"
 
 
+def verdict(report: dict) -> str:
+    """The one line a domain expert reads first: how many questions the tuned model answered with the reference's
+    fact, next to the base model, named for what they test; a recall of training questions never reads as a test."""
+    rows = [r for r in report.get("rows", []) if r.get("tuned_scores", {}).get("contains") is not None]
+    if not rows:
+        return ""
+    tuned, base = (sum(bool(r[f"{side}_scores"]["contains"]) for r in rows) for side in ("tuned", "base"))
+    source = report.get("source", "")
+    what = ("your questions asked in other words" if source == REWORDED else
+            "the questions it was trained on (recall only: not a test of other wordings)"
+            if source.startswith("training") else "the held-out questions" if source == "held-out split" else
+            "these questions")
+    return f"Answers {what}: {tuned} of {len(rows)} (before training: {base} of {len(rows)})"
+
+
 def format_table(report: dict) -> str:
     """Base vs tuned as a Markdown table that also reads as plain text, figures x100 as in the LoRA paper."""
     base, tuned = report.get("metrics", {}).get("base", {}), report.get("metrics", {}).get("tuned", {})
     n = tuned.get("n", base.get("n", len(report.get("rows", []))))
     lines = [f"Evaluation on {report.get('source', 'questions')}: {n} question{'s' * (n != 1)}."]
+    if headline := verdict(report):
+        lines = [f"### {headline}", "", *lines]
     if report.get("message"):
         lines.append(report["message"])
     lines += ["", "| Metric | Base | Tuned | Change |", "|---|---:|---:|---:|"]

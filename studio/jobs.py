@@ -12,7 +12,7 @@ from pathlib import Path
 
 from studio import policy, runs
 from studio.card import write_card
-from studio.evaluate import evaluate_heldout
+from studio.evaluate import evaluate_heldout, verdict
 from studio.recipe import Recipe
 
 _import_lock = threading.Lock()
@@ -102,23 +102,28 @@ class JobManager:
     def _after(self, run_dir: Path) -> None:
         """Once a run is done: answer its held-out questions with base and tuned, then refresh the card."""
         status = runs.read_status(run_dir)
-        if status.get("state") != "done" or not status.get("eval_examples"):
+        if status.get("state") != "done" or not (status.get("eval_examples") or status.get("reworded_examples")):
             return
         try:
-
             self._log("Answering the held-out questions with the base and the tuned model...")
             runs.write_status(run_dir, "done", status.get("message", "") + " Evaluating held-out questions...",
                               phase="evaluating")
+
+            def counted(done: int, total: int, _rows) -> None:
+                runs.write_status(run_dir, "done", f"{status.get('message', '')} Answering the held-out questions "
+                                  f"with the base and the tuned model: {done} of {total} done...", phase="evaluating")
+
             # Chat and this evaluation switch the same cached weights' adapter on and off: one at a time.
             token = policy.caller.set(f"run:{run_dir.name}")
             try:
                 with policy.model_turns.turn("the held-out evaluation"):
-                    evaluate_heldout(run_dir)
+                    report = evaluate_heldout(run_dir, progress=counted)
             finally:
                 policy.caller.reset(token)
             write_card(run_dir)
             wall = runs.wall_summary(runs.read_status(run_dir), until=time.time())
-            runs.write_status(run_dir, "done", f"Finished: {wall}. Held-out evaluation ready.")
+            runs.write_status(run_dir, "done", f"Finished: {wall}. {verdict(report) or 'Held-out evaluation ready'}.",
+                              verdict=verdict(report))
         except Exception as exc:  # noqa: BLE001 - evaluation is extra; the trained run stays done
             self._log(f"Held-out evaluation failed: {exc}")
             runs.write_status(run_dir, "done", status.get("message", "") + f" (held-out evaluation failed: {exc})")

@@ -52,6 +52,11 @@ def training_warnings(metrics: list[dict]) -> list[str]:
                             f"model is not learning. {fix}, and check that the data's answer column holds the "
                             "answers.")
 
+    if len(losses) >= 2 * WINDOW and not evals and _mean(losses[-WINDOW:]) < MEMORISED_LOSS:
+        warnings.append("The training loss is near zero: the model knows its training answers by heart. Check it "
+                        "on the same questions asked in other words (the Evaluate tab does, after training). If it "
+                        "misses those, train fewer epochs or add more wordings of each question (Question rewrites, "
+                        "Question forms).")
     if len(losses) >= WINDOW and len(evals) >= 2:
         best_step, best = min(evals, key=lambda e: e[1])
         last = evals[-1][1]

@@ -86,6 +86,24 @@ def normalise(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
 
+def held_out_forms(examples: list[Example], seed: int = 0, taken: set[str] | None = None) -> list[Example]:
+    """One grammatical form of each single-turn question, kept out of training as the check of an upload too small
+    to hold questions out: "answers your questions asked in other words". Exact (same names, same numbers) and
+    free. Wrappers ("Quick question: ...") keep the user's own words, so they test nothing and are never chosen."""
+    rng = random.Random(f"held-out-{seed}")
+    taken = set(taken or ()) | {normalise(e.question) for e in examples}
+    out: list[Example] = []
+    for example in examples:
+        if len(example.messages) != 2 or example.messages[0]["role"] != "user":
+            continue
+        rules = [f for f in forms_of(example.question)[0] if normalise(f) not in taken]
+        if rules:
+            form = rng.choice(rules)
+            taken.add(normalise(form))
+            out.append(Example([{"role": "user", "content": form}, example.messages[1]], example.row))
+    return out
+
+
 def question_form_examples(examples: list[Example], per_question: int, seed: int = 0,
                            taken: set[str] | None = None) -> list[Example]:
     """Up to `per_question` rule-based forms of each single-turn example's question, with its answer.

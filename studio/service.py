@@ -205,11 +205,27 @@ def log_tail(run_id: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+EXAMPLE_SOURCES = {"eval.jsonl": "Held-out questions (never trained on)",
+                   "reworded.jsonl": "Your questions in other words (never trained on)",
+                   "train.jsonl": "Questions it was trained on (nothing was held out)"}
+
+
 def held_out_examples(run_id: str, limit: int = 30) -> list[tuple[str, str]]:
-    """(question, expected answer) pairs from the run's held-out split, else its training split."""
+    """(question, expected answer) pairs from the run's held-out split, else its questions reworded and kept out of
+    training (a small upload), else its training split; `example_source` names which."""
+    return _examples(run_id, limit)[1]
+
+
+def example_source(run_id: str) -> str:
+    """What `held_out_examples` gives for this run, in plain words (a label for the list)."""
+    return EXAMPLE_SOURCES.get(_examples(run_id, 1)[0], "")
+
+
+def _examples(run_id: str, limit: int) -> tuple[str, list[tuple[str, str]]]:
     path = run_dir(run_id) / "data"
     out: list[tuple[str, str]] = []
-    for name in ("eval.jsonl", "train.jsonl"):
+    name = ""
+    for name in EXAMPLE_SOURCES:
         for row in runs.read_jsonl(path / name):
             # Q&A rows hold messages; preference rows a prompt and the chosen reply (the answer it was taught).
             messages = row.get("messages") or (row.get("prompt") or []) + (row.get("chosen") or [])
@@ -219,7 +235,7 @@ def held_out_examples(run_id: str, limit: int = 30) -> list[tuple[str, str]]:
                 out.append((question, answer))
         if out:
             break
-    return out[:limit]
+    return name, out[:limit]
 
 
 def compare(run_id: str, prompt: str, max_new_tokens: int = 96) -> dict:

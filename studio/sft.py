@@ -54,8 +54,11 @@ def examples(data: Split, run_dir: Path, model, tokenizer, recipe: Recipe, say: 
     rewrites = drafts.paraphrases(run_dir, model, tokenizer, data.train, recipe, say, stop_event) \
         if d.paraphrases > 0 else []
     train_rows += _encode(tokenizer, rewrites, recipe)
+    # Nothing held out (a small upload): one rewording of each question is kept out of training to check it on.
+    reworded = [] if data.eval else drafts.held_out_rewordings(run_dir, data.train, rewrites, recipe, say)
     if d.question_forms > 0:
-        train_rows += _encode(tokenizer, drafts.question_forms(run_dir, data.train, rewrites, recipe, say), recipe)
+        train_rows += _encode(tokenizer, drafts.question_forms(run_dir, data.train, rewrites + reworded, recipe, say),
+                              recipe)
     if d.replay > 0:
         train_rows += _encode(tokenizer, drafts.replay(run_dir, model, tokenizer, recipe, say, stop_event), recipe)
     return Split(train_rows, eval_rows)

@@ -82,7 +82,8 @@ def train(
             if main:
                 runs.write_status(run_dir, "queued", "Starting training...", trainable_params=trainable,
                                   total_params=total, train_examples=len(rows.train), eval_examples=len(rows.eval),
-                                  user_examples=len(data.train))
+                                  user_examples=len(data.train),
+                                  reworded_examples=len(runs.read_jsonl(run_dir / "data" / "reworded.jsonl")))
             # 5. Train.
             model.config.use_cache = False  # a KV cache in training wastes memory and disables packed-row masks
             progress = progress_callback(run_dir, stop_event, say, recipe.training.save_seconds)

@@ -53,3 +53,37 @@ def test_both_chat_panes_show_the_question_at_once_and_the_waiting_one_says_why(
     # A follow-up question sends the earlier turns, never the notices.
     again = list(chat_tab.converse(tiny_run, "And when?", base, [], tuned, 0.0, 4))
     assert len(again[-1][0]) == 4 and all("⏳" not in m["content"] for m in again[-1][2])
+
+
+def test_a_small_upload_is_checked_on_rewordings_it_never_trained_on(tiny_model_dir, pairs_csv, tmp_path):
+    """12 rows hold nothing out; the verdict must still test other wordings, never the training questions."""
+    from studio.evaluate import REWORDED, evaluate_heldout, format_table
+    from studio.question_forms import normalise
+    from studio.train import train
+    from tests.test_train import tiny_recipe
+
+    run = train(tiny_recipe(tiny_model_dir, "data.eval_size=0", "data.question_forms=4", "data.replay=0",
+                            "training.max_steps=2"),
+                pairs_csv, tmp_path / "small", log=lambda _: None)
+    status = runs.read_status(run)
+    assert status["state"] == "done" and status["eval_examples"] == 0 and status["reworded_examples"] == 12
+    reworded = {normalise(r["messages"][0]["content"]) for r in runs.read_jsonl(run / "data" / "reworded.jsonl")}
+    taught = {normalise(r["messages"][0]["content"]) for name in ("train", "paraphrases", "question_forms")
+              for r in runs.read_jsonl(run / "data" / f"{name}.jsonl")}
+    assert len(reworded) == 12 and not reworded & taught
+    assert len(runs.read_jsonl(run / "data" / "question_forms.jsonl")) == 48  # still 4 forms a question
+
+    report = evaluate_heldout(run, max_new_tokens=8)
+    assert report["source"] == REWORDED and len(report["rows"]) == 12
+    assert normalise(report["rows"][0]["question"]) in reworded
+    table = format_table(report)
+    assert table.startswith("### Answers your questions asked in other words: ") and "of 12 (before training:" in table
+
+
+def test_a_training_loss_near_zero_without_held_out_questions_warns_with_what_to_do():
+    from studio.monitor import training_warnings
+
+    rows = [{"step": i, "loss": loss, "total": 10} for i, loss in enumerate([2.0, 1.0, 0.5, 0.02, 0.01, 0.01], 1)]
+    (warning,) = training_warnings(rows)
+    assert "by heart" in warning and "fewer epochs" in warning
+    assert training_warnings([{**r, "loss": r["loss"] + 0.5} for r in rows]) == []

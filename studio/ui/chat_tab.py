@@ -29,11 +29,12 @@ def examples_for(run_id: str | None) -> tuple:
     if not run_id:
         return gr.Dropdown(choices=[], value=None), {}, ""
     try:
-        pairs = service.held_out_examples(run_id)
+        pairs, label = service.held_out_examples(run_id), service.example_source(run_id)
     except service.UserError:
-        pairs = []
+        pairs, label = [], ""
     answers = {q: a for q, a in pairs}
-    return gr.Dropdown(choices=list(answers), value=None), answers, ""
+    return (gr.Dropdown(choices=list(answers), value=None, label=f"{label or 'Questions to try'} (one click away)"),
+            answers, "")
 
 
 def pick_example(question: str | None, answers: dict) -> tuple[str, str]:
