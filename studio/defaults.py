@@ -7,6 +7,7 @@ come from the learning benchmark in `bench/learning/`; the user sees them and ca
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from studio.data import load_data, split_examples
@@ -45,6 +46,29 @@ def suggest(n_examples: int, method: str = "lora") -> dict[str, dict]:
     }
 
 
+_NOT_A_TOPIC = {"qa", "faq", "faqs", "q", "a", "data", "dataset", "questions", "question", "answers", "answer", "pairs",
+                "train", "training", "sample", "samples", "test", "final", "my", "our", "new", "copy", "export", "and"}
+
+
+def own_system_prompt(recipe: Recipe, data_path: str | Path, example) -> str:
+    """A system prompt of the user's own, named after the data ("You answer questions about the bakery."), in place
+    of the base model's persona ("You are SmolLM, trained by Hugging Face") that its template adds when none is
+    given: the same line then goes into training, chat, evaluation, the card and every export. Empty for a base
+    model whose chat template takes no system turn (older Gemma and Mistral ones), or whose tokenizer cannot load."""
+    from studio.data import template_problem
+    from studio.models import load_tokenizer
+
+    words = [w for w in re.split(r"[\W_]+", Path(str(data_path)).stem) if w and w.lower() not in _NOT_A_TOPIC
+             and not w.isdigit()]
+    prompt = (f"You answer questions about {' '.join(words)}, briefly and exactly." if words else
+              "You answer questions briefly and exactly, from what you were taught.")
+    try:
+        tokenizer = load_tokenizer(recipe.model.base, recipe.model.trust_remote_code, log=lambda _: None)
+        return "" if template_problem(tokenizer, example, prompt) else prompt
+    except Exception:  # noqa: BLE001 - no tokenizer here (a hub id offline): the run reports that itself
+        return ""
+
+
 def size_to_data(recipe: Recipe, data_path: str | Path | None, explicit: list[str] | tuple = ()) -> Recipe:
     """Apply `suggest()` for the data in `data_path`, keeping every setting the user set explicitly."""
     if not data_path:
@@ -55,6 +79,8 @@ def size_to_data(recipe: Recipe, data_path: str | Path | None, explicit: list[st
         return recipe  # the training run reports the data problems itself
     train, _ = split_examples(report.examples, recipe.data.eval_size, recipe.training.seed)
     chosen = {item.split("=", 1)[0].strip() for item in explicit}
+    if "data.system_prompt" not in chosen and not recipe.data.system_prompt.strip():
+        recipe.data.system_prompt = own_system_prompt(recipe, data_path, report.examples[0])
     for section, values in suggest(len(train), recipe.method.name).items():
         for key, value in values.items():
             if f"{section}.{key}" not in chosen:

@@ -87,3 +87,28 @@ def test_a_training_loss_near_zero_without_held_out_questions_warns_with_what_to
     (warning,) = training_warnings(rows)
     assert "by heart" in warning and "fewer epochs" in warning
     assert training_warnings([{**r, "loss": r["loss"] + 0.5} for r in rows]) == []
+
+
+def test_the_system_prompt_is_the_users_own_not_the_base_models_persona(tmp_path):
+    """Sized to a file, the recipe gets a system prompt named after it; one the user set stays; the chat, the
+    evaluation and the exports read the recipe's, so the base model's "I am SmolLM" line appears nowhere."""
+    from studio.data import render_example
+    from studio.defaults import size_to_data
+    from studio.models import load_tokenizer
+    from studio.recipe import Recipe
+
+    data = tmp_path / "bakery_opening-hours_faq.csv"
+    data.write_text("question,answer\nWhen do you open?,At 7.\n", encoding="utf-8")
+    recipe = size_to_data(Recipe(), data)
+    assert recipe.data.system_prompt == "You answer questions about bakery opening hours, briefly and exactly."
+    kept = Recipe()
+    kept.data.system_prompt = "Sei un assistente del forno."
+    assert size_to_data(kept, data).data.system_prompt == "Sei un assistente del forno."
+    assert size_to_data(Recipe(), data, explicit=["data.system_prompt="]).data.system_prompt == ""
+
+    from studio.data import load_data
+
+    example = load_data(data).examples[0]
+    shown = "".join(text for text, _ in render_example(load_tokenizer("default", log=lambda _: None), example,
+                                                       recipe.data.system_prompt, 256))
+    assert "bakery opening hours" in shown and "SmolLM" not in shown
