@@ -157,3 +157,25 @@ def test_the_walk_from_data_to_chat(page):
     texts = [bots.nth(i).inner_text().strip() for i in range(bots.count())]
     assert len(texts) == 2 and all(texts), texts
     assert page.dialogs == []
+
+
+def test_a_reload_keeps_the_data_and_the_settings(page):
+    """A reload mid-work used to lose the file ("No data loaded" at Start): the browser keeps a token of the copy
+    the studio kept, and the form as it was left."""
+    page.get_by_role("button", name=re.compile("Load sample")).click()
+    page.get_by_text("40 of 40 rows usable").wait_for()
+    page.get_by_role("tab", name="2. Model & method").click()
+    page.get_by_text("Sized to your 40 training examples").wait_for(timeout=60_000)
+    page.get_by_text("Advanced", exact=True).click()
+    field = page.get_by_label("Max length (tokens)").first
+    field.fill("200")
+    field.press("Tab")
+    page.wait_for_timeout(1500)  # the form's change reaches the browser's storage
+    page.reload()
+    page.get_by_text("40 of 40 rows usable").wait_for(timeout=30_000)
+    page.get_by_text("In what year was the Brindlewick Ferry Company founded?").first.wait_for()
+    page.get_by_role("tab", name="2. Model & method").click()
+    page.get_by_text("Advanced", exact=True).click()
+    page.wait_for_function("(el) => el.value === '200'", arg=page.get_by_label("Max length (tokens)").first
+                           .element_handle(), timeout=30_000)
+    shot(page, "5_after_reload")

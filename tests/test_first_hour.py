@@ -112,3 +112,18 @@ def test_the_system_prompt_is_the_users_own_not_the_base_models_persona(tmp_path
     shown = "".join(text for text, _ in render_example(load_tokenizer("default", log=lambda _: None), example,
                                                        recipe.data.system_prompt, 256))
     assert "bakery opening hours" in shown and "SmolLM" not in shown
+
+
+def test_a_kept_upload_is_found_by_its_token_and_a_crafted_token_reads_nothing(tmp_path, monkeypatch):
+    from studio import uploads
+
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    source = tmp_path / "faq.csv"
+    source.write_text("question,answer\nQ?,A.\n", encoding="utf-8")
+    token = uploads.keep(source)
+    assert uploads.find(token).read_text(encoding="utf-8") == source.read_text(encoding="utf-8")
+    assert uploads.keep(source) == token and uploads.token_of(uploads.find(token)) == token
+    (tmp_path / "home" / "secret.txt").write_text("no", encoding="utf-8")
+    for crafted in ("../secret.txt", f"{token.split('/')[0]}/../../secret.txt", "/etc/passwd", 7, None,
+                    {"token": token}, "0" * 20 + "/faq.csv"):
+        assert uploads.find(crafted) is None, crafted

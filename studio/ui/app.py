@@ -146,12 +146,23 @@ def build_app() -> gr.Blocks:
         analyse_inputs = [data.state, model.base, model.system_prompt, model.max_length, data.example_index]
         analyse_outputs = [data.length_plot, data.rendered, data.length_note]
         summary_inputs = [data.state, *model.inputs]
-        for event in data.loaded:
-            (event.then(data_tab.analyse, inputs=analyse_inputs, outputs=analyse_outputs, api_visibility="private")
-             .then(model_tab.size_to, inputs=summary_inputs, outputs=[*model.inputs, model.sized_note],
-                   api_visibility="private")
-             .then(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs,
-                   api_visibility="private"))
+        # A reload (or a restart) finds the data this browser had loaded, then the settings it had chosen.
+        # The kept settings are read first, before the sizing's own changes to the form are saved over them.
+        settings, held = gr.BrowserState(None, storage_key="studio-settings"), gr.State(None)
+        restored = demo.load(lambda saved, kept: (*data_tab.restore(saved), kept), inputs=[data.saved, settings],
+                             outputs=[*data.outputs, held], api_visibility="private")
+        for event in [*data.loaded, restored]:
+            sized = (event.then(data_tab.analyse, inputs=analyse_inputs, outputs=analyse_outputs,
+                                api_visibility="private")
+                     .then(model_tab.size_to, inputs=summary_inputs, outputs=[*model.inputs, model.sized_note],
+                           api_visibility="private"))
+            if event is restored:
+                sized = sized.then(model_tab.restore_settings, inputs=[held], outputs=model.inputs,
+                                   api_visibility="private")
+            sized.then(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs,
+                       api_visibility="private")
+        gr.on([c.change for c in model.inputs], lambda *values: list(values), inputs=model.inputs,
+              outputs=[settings], trigger_mode="always_last", show_progress="hidden", api_visibility="private")
         gr.on([model.base.input, model.system_prompt.input, model.max_length.input, data.example_index.release],
               data_tab.analyse, inputs=analyse_inputs, outputs=analyse_outputs, trigger_mode="always_last",
               api_visibility="private")

@@ -17,6 +17,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from studio import uploads
 from studio.data import (
     detect_preferences,
     load_data,
@@ -153,6 +154,8 @@ def open_data(path: str | None, columns: dict | None = None, name: str | None = 
     if not path:
         raise gr.Error("Choose a file first.")
     name = name or Path(path).name
+    if Path(path).is_file() and not uploads.is_kept(path):  # a copy that a reload or a restart finds again
+        path = str(uploads.find(uploads.keep(path, name)))
     report = read(path, None if fmt == "preference" else columns)  # the preview is the file's rows either way
     preferences = None
     if fmt == "preference":
@@ -163,6 +166,7 @@ def open_data(path: str | None, columns: dict | None = None, name: str | None = 
     found, roles = (preferences, PREFERENCE_ROLES) if preferences is not None else (report, ROLES)
     count = len(preferences.pairs) if preferences is not None else len(report.examples)
     state = {"path": str(path), "name": name, "columns": dict(columns or {}), "examples": count,
+             "token": uploads.token_of(path),
              "format": "preference" if preferences is not None else report.format}
     choices = [("(none)", "")] + [(c, c) for c in found.available_columns]
     dropdowns = [gr.Dropdown(label=f"{role.capitalize()} column", choices=choices, value=found.columns.get(role, ""),
@@ -218,6 +222,29 @@ class DataTab:
     rendered: gr.HighlightedText
     length_note: gr.Markdown
     loaded: list  # events after which the data changed; app.py chains the analysis and the sizing to them
+    saved: gr.BrowserState  # what was loaded, kept in the browser for a reload: {token, columns, format}
+    outputs: list
+
+
+def remembered(state: dict | None) -> dict | None:
+    """What the browser keeps of the loaded data: the kept copy's token and the choices made on it."""
+    if not state or not state.get("token"):
+        return None
+    return {"token": state["token"], "columns": state.get("columns") or {}, "format": state.get("format", "")}
+
+
+def restore(saved: dict | None) -> tuple:
+    """On page load: the data this browser had loaded, opened again as it was; nothing when there was none or its
+    copy is gone (the page then says "No data loaded yet", as on a first visit)."""
+    path = uploads.find((saved or {}).get("token")) if isinstance(saved, dict) else None
+    if path is None:
+        return tuple(gr.skip() for _ in range(len(ROLES) + 5))
+    columns = saved.get("columns") if isinstance(saved.get("columns"), dict) else None
+    fmt = "preference" if saved.get("format") == "preference" else ""
+    try:
+        return open_data(str(path), columns if columns or fmt else None, path.name, fmt)
+    except Exception:  # noqa: BLE001 - a file that no longer reads as it did: start clean rather than fail the page
+        return tuple(gr.skip() for _ in range(len(ROLES) + 5))
 
 
 def export_data(state: dict | None, fmt: str) -> str:
@@ -296,5 +323,8 @@ def build() -> DataTab:
                                  outputs=[*outputs, document.note], api_visibility="private")
     remapped = gr.on([d.input for d in mapping], remap, inputs=[state, *mapping], outputs=outputs,
                      trigger_mode="always_last", api_visibility="private")
-    return DataTab(state, example_index, length_plot, rendered, length_note,
-                   [uploaded, sampled, preference_sampled, remapped, drafted])
+    saved = gr.BrowserState(None, storage_key="studio-data")
+    events = [uploaded, sampled, preference_sampled, remapped, drafted]
+    for event in events:
+        event.then(remembered, inputs=[state], outputs=[saved], api_visibility="private")
+    return DataTab(state, example_index, length_plot, rendered, length_note, events, saved, outputs)

@@ -191,6 +191,20 @@ def summarize(data_state: dict | None, *values) -> tuple:
             cli_command(data_state))
 
 
+def restore_settings(saved: list | None) -> tuple:
+    """On page load: the form as this browser left it, when what it kept still makes a valid recipe (the browser
+    may hold values from an older version of the form); otherwise the form stays as it is."""
+    if not isinstance(saved, list) or len(saved) != len(FIELDS):
+        return tuple(gr.skip() for _ in FIELDS)
+    try:
+        recipe, problems = recipe_from_values(saved)
+    except Exception:  # noqa: BLE001 - values of the wrong type from the browser
+        recipe, problems = None, ["unreadable"]
+    if recipe is None or problems:
+        return tuple(gr.skip() for _ in FIELDS)
+    return tuple(values_from_recipe(recipe))
+
+
 def size_to(data_state: dict | None, *values) -> tuple:
     """The form with epochs, learning rate, batch and rank suggested for the loaded data's size."""
     recipe, _ = recipe_from_values(values, data_state)
