@@ -127,3 +127,13 @@ def test_a_kept_upload_is_found_by_its_token_and_a_crafted_token_reads_nothing(t
     for crafted in ("../secret.txt", f"{token.split('/')[0]}/../../secret.txt", "/etc/passwd", 7, None,
                     {"token": token}, "0" * 20 + "/faq.csv"):
         assert uploads.find(crafted) is None, crafted
+
+
+def test_a_document_dropped_on_the_qa_upload_points_at_drafting_pairs_from_it(tmp_path):
+    from studio.ui import data_tab
+
+    pdf = tmp_path / "handbook.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n")
+    out = data_tab.open_upload(str(pdf))
+    assert "is a document" in out[1] and "Draft pairs from a document" in out[1]
+    assert out[-1].open is True and len(out) == 10

@@ -182,6 +182,16 @@ def open_data(path: str | None, columns: dict | None = None, name: str | None = 
     return (state, report_markdown(report, name), *dropdowns, preview_frame(report), problems_frame(report), slider)
 
 
+def open_upload(path: str | None) -> tuple:
+    """The Data tab's outputs for an upload, and the document section's accordion: a document (PDF, Word, text)
+    is not a table of pairs, so the summary points at the section below that drafts pairs from it, and opens it."""
+    if path and Path(path).suffix.lower() in document_section.DOCUMENT_TYPES:
+        note = (f"**{md_escape(Path(path).name)}** is a document, not a table of questions and answers. Studio can "
+                "draft pairs from it for you to review: use **Draft pairs from a document**, opened just below.")
+        return (gr.skip(), note, *[gr.skip()] * (len(ROLES) + 3), gr.Accordion(open=True))
+    return (*open_data(path), gr.skip())
+
+
 def use_pairs(frame: pd.DataFrame | None, source: str) -> tuple:
     """(the Data tab's outputs for the written file, note): the reviewed pairs become the training data."""
     path, count, empty = document_section.write_reviewed(frame, source)
@@ -273,19 +283,24 @@ def build() -> DataTab:
                 "Columns named like *question*/*answer* (or *instruction*/*output*, *prompt*/*completion*, "
                 "chat *messages*) are found on their own.")
     with gr.Row():
-        upload = gr.File(label="Data file", file_types=FILE_TYPES, type="filepath", scale=3)
+        # Documents are accepted here too, only to point at the section that drafts pairs from them: a PDF dropped
+        # here used to get gradio's bare "Invalid file type".
+        upload = gr.File(label="Data file", file_types=FILE_TYPES + document_section.DOCUMENT_TYPES, type="filepath",
+                         scale=3)
         with gr.Column(scale=1):
             sample = gr.Button("Load sample (40 ferry Q&A pairs)")
             preference_sample = gr.Button("Load preference sample (24 chosen/rejected pairs)", size="sm")
             summary = gr.Markdown("No data loaded yet.")
-    with gr.Accordion("No Q&A file yet? Draft pairs from a document (txt, md, pdf, docx)", open=False):
+    with gr.Accordion("No Q&A file yet? Draft pairs from a document (txt, md, pdf, docx)", open=False) as drafting:
         document = document_section.build()
     with gr.Row():
         mapping = [gr.Dropdown(label=f"{role.capitalize()} column", choices=[("(none)", "")], value="",
                                interactive=False) for role in ROLES]
-    preview = gr.Dataframe(label="Preview (first rows, as in the file)", datatype="str", interactive=False,
+    preview = gr.Dataframe(pd.DataFrame({"Load a file above to see its first rows here": []}),
+                           label="Preview (first rows, as in the file)", datatype="str", interactive=False,
                            wrap=True, max_height=320)
-    problems = gr.Dataframe(label="Problems (row numbers as in the file)", datatype="str", interactive=False,
+    problems = gr.Dataframe(pd.DataFrame({"row": [], "level": [], "problem": []}),
+                            label="Problems (row numbers as in the file)", datatype="str", interactive=False,
                             wrap=True, max_height=240, column_widths=["8%", "10%", "82%"])
     with gr.Row():
         with gr.Column():
@@ -307,7 +322,7 @@ def build() -> DataTab:
                      api_visibility="private")
 
     outputs = [state, summary, *mapping, preview, problems, example_index]
-    uploaded = upload.upload(open_data, inputs=[upload], outputs=outputs, api_visibility="private")
+    uploaded = upload.upload(open_upload, inputs=[upload], outputs=[*outputs, drafting], api_visibility="private")
     sampled = sample.click(lambda: open_data(str(SAMPLE_DATA)), outputs=outputs, api_visibility="private")
     preference_sampled = preference_sample.click(lambda: open_data(str(SAMPLE_PREFERENCES)), outputs=outputs,
                                                  api_visibility="private")
