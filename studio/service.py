@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from studio import policy, runs
@@ -205,9 +206,9 @@ def log_tail(run_id: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-EXAMPLE_SOURCES = {"eval.jsonl": "Held-out questions (never trained on)",
-                   "reworded.jsonl": "Your questions in other words (never trained on)",
-                   "train.jsonl": "Questions it was trained on (nothing was held out)"}
+EXAMPLE_SOURCES = {"eval.jsonl": "Questions to try: held out from training",
+                   "reworded.jsonl": "Questions to try: yours in other words, never trained on",
+                   "train.jsonl": "Questions to try: from training (nothing was held out)"}
 
 
 def held_out_examples(run_id: str, limit: int = 30) -> list[tuple[str, str]]:
@@ -260,8 +261,9 @@ def chat_model(run_id: str):
         raise UserError(f"Could not load run {run_id}: {exc}") from None
 
 
-def export(run_id: str, fmt: str) -> str:
-    """A zip of the run's adapter, its merged model or (fmt 'recipe') its recipe file; returns its path."""
+def export(run_id: str, fmt: str, step: Callable[[str], None] = lambda _: None) -> str:
+    """A zip of the run's adapter, its merged model or (fmt 'recipe') its recipe file; returns its path. `step`
+    hears each step's name as it begins."""
     path = run_dir(run_id)
     out_root = downloads_dir()
     prune_downloads()
@@ -279,12 +281,13 @@ def export(run_id: str, fmt: str) -> str:
                 # A .gguf file (checked by loading it back) plus an Ollama Modelfile, zipped together.
                 folder.mkdir(parents=True)
                 quant = fmt.split("-", 1)[1] if "-" in fmt else "f16"
-                export_run(path, "gguf", folder / f"{run_id}-{quant}.gguf", quant=quant)
+                export_run(path, "gguf", folder / f"{run_id}-{quant}.gguf", quant=quant, step=step)
             else:
-                export_run(path, fmt, folder)
+                export_run(path, fmt, folder, step=step)
     except (FileNotFoundError, ValueError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
         raise UserError(str(exc)) from None
+    step("zipping the files for download")
     archive = shutil.make_archive(str(folder), "zip", root_dir=folder)
     shutil.rmtree(folder, ignore_errors=True)
     return archive

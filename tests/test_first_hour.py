@@ -137,3 +137,14 @@ def test_a_document_dropped_on_the_qa_upload_points_at_drafting_pairs_from_it(tm
     out = data_tab.open_upload(str(pdf))
     assert "is a document" in out[1] and "Draft pairs from a document" in out[1]
     assert out[-1].open is True and len(out) == 10
+
+
+def test_an_export_names_each_step_as_it_begins(tiny_run):
+    from studio.ui import runs_tab
+
+    updates = list(runs_tab.export(tiny_run, "merged"))
+    notes = [note for _, note in updates]
+    assert notes[0] == "⏳ Starting the export..."
+    assert any(note.startswith("⏳ Step 1 of 3: loading the base model") for note in notes), notes
+    assert any("Step 3 of 3: zipping" in note for note in notes) and notes[-1].startswith("✅ Ready in ")
+    assert str(updates[-1][0]).endswith(".zip")

@@ -5,12 +5,8 @@ All scoring lives in `studio.evaluate`; this module only picks the run, calls it
 
 from __future__ import annotations
 
-import contextvars
 import json
-import queue
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import gradio as gr
 import pandas as pd
@@ -18,7 +14,7 @@ import pandas as pd
 from studio import policy, runs, service
 from studio.card import write_card
 from studio.evaluate import Progress, evaluate_file, evaluate_heldout, forgetting_check, format_forgetting, format_table
-from studio.ui import MODEL_EVENTS, md_escape
+from studio.ui import MODEL_EVENTS, md_escape, streamed
 
 ROW_COLUMNS = ["⚠ tuned states a wrong value", "question", "reference", "base answer", "tuned answer", "base ✓",
                "tuned ✓"]
@@ -81,29 +77,6 @@ def progress_line(what: str, done: int, total: int, seconds: float) -> str:
            f"({runs.duration(seconds)} so far)."
 
 
-def _streamed(work: Callable[[Progress], dict], show: Callable[[int, int, list, float], tuple]) -> Iterator:
-    """Run `work` (an evaluation taking a model turn) on its own thread and yield `show(...)` after each chunk, so
-    the page counts questions and fills its table while it runs; returns the report. The thread carries the
-    caller's context (its model-turn allowance), and a closed page leaves it to finish and save its report."""
-    updates: queue.Queue = queue.Queue()
-
-    def run() -> None:
-        try:
-            updates.put(("done", work(lambda done, total, rows: updates.put(("progress", done, total, list(rows))))))
-        except BaseException as exc:  # noqa: BLE001 - handed to the page's thread
-            updates.put(("error", exc))
-
-    threading.Thread(target=contextvars.copy_context().run, args=(run,), name="studio-eval", daemon=True).start()
-    started = time.monotonic()
-    while True:
-        kind, *rest = updates.get()
-        if kind == "done":
-            return rest[0]
-        if kind == "error":
-            raise gr.Error(str(rest[0])) if isinstance(rest[0], ValueError) else rest[0]  # UserError is one
-        yield show(*rest, time.monotonic() - started)
-
-
 def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int) -> Iterator[tuple]:
     run_dir = _picked_run(run_id)
     max_new_tokens = policy.new_tokens(max_new_tokens)
@@ -125,7 +98,7 @@ def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int)
         return line + "\n\nThe scores come when every question is answered.", _rows_frame({"rows": rows})
 
     yield "⏳ Reading the questions and loading the model...", _rows_frame({})
-    report = yield from _streamed(work, show)
+    report = yield from streamed(work, show)
     write_card(run_dir)
     yield _show(report)
 
@@ -137,7 +110,7 @@ def check_forgetting(run_id: str | None) -> Iterator[str]:
         with policy.model_turns.turn("the forgetting check"):
             return forgetting_check(run_dir, progress=progress)
 
-    report = yield from _streamed(work, lambda done, total, _, seconds: progress_line(
+    report = yield from streamed(work, lambda done, total, _, seconds: progress_line(
         "asking general questions", done, total, seconds))
     write_card(run_dir)
     if report.get("flag"):

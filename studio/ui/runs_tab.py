@@ -6,13 +6,16 @@ so no folder needs to be served.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from studio import runs, service
-from studio.ui import MODEL_EVENTS
+from studio.ui import MODEL_EVENTS, md_escape, streamed
 
 COLUMNS = {"run_id": "run", "state": "state", "data": "data", "your_rows": "your rows",
            "added": "added by Studio", "method": "method", "r": "r", "epochs": "epochs", "learning_rate": "LR",
@@ -56,11 +59,22 @@ def refresh() -> tuple:
             value=with_weights[0] if with_weights else None))
 
 
-def export(run_id: str | None, fmt: str) -> str:
-    try:
-        return service.export(run_id or "", fmt)
-    except service.UserError as exc:
-        raise gr.Error(str(exc)) from None
+EXPORT_STEPS = {"adapter": 1, "recipe": 0, "merged": 3, "gguf": 5}  # as service.export names them
+
+
+def export(run_id: str | None, fmt: str) -> Iterator[tuple]:
+    """(file, note): a merge or a GGUF takes up to a minute, so the note names each step as it begins, "step 2 of
+    5", with the time so far; the file comes at the end with how long it took."""
+    total, steps = EXPORT_STEPS[fmt.split("-")[0]], []
+
+    def show(name: str, seconds: float) -> tuple:
+        steps.append(name)
+        return gr.skip(), f"⏳ Step {len(steps)} of {max(total, len(steps))}: {name} ({runs.duration(seconds)} so far)."
+
+    started = time.monotonic()
+    yield gr.skip(), "⏳ Starting the export..."
+    path = yield from streamed(lambda step: service.export(run_id or "", fmt, step=step), show)  # plain errors
+    yield path, f"✅ Ready in {runs.duration(time.monotonic() - started)}: {md_escape(Path(path).name)}."
 
 
 def push(run_id: str | None, repo_id: str, token: str, what: str) -> tuple[str, str]:
@@ -70,6 +84,15 @@ def push(run_id: str | None, repo_id: str, token: str, what: str) -> tuple[str, 
     except service.UserError as exc:
         raise gr.Error(str(exc)) from None
     return f"Pushed to {url}", ""
+
+
+def exporter(fmt: str):
+    """The click handler for one format (gradio streams only what is itself a generator function)."""
+
+    def run(run_id: str | None) -> Iterator[tuple]:
+        yield from export(run_id, fmt)
+
+    return run
 
 
 # ---- layout ----------------------------------------------------------------------------------------------------
@@ -98,6 +121,7 @@ def build(tab: gr.Tab) -> RunsTab:
     gr.Markdown("<small>The adapter is small and needs the base model; the merged model stands alone "
                 "(it takes a moment to build). GGUF files run in llama.cpp and Ollama (llama-family models); "
                 "each is checked by loading it back and comparing its logits with the merged model.</small>")
+    export_note = gr.Markdown()
     download = gr.File(label="Download", interactive=False, height=90)
     with gr.Accordion("Push to the Hugging Face Hub", open=False):
         with gr.Row():
@@ -111,13 +135,9 @@ def build(tab: gr.Tab) -> RunsTab:
     refresh_btn.click(refresh, outputs=outputs, api_visibility="private")
     tab.select(refresh, outputs=outputs, api_visibility="private")
     compare.change(overlay_figure, inputs=[compare], outputs=[plot], api_visibility="private")
-    adapter_btn.click(lambda r: export(r, "adapter"), inputs=[pick], outputs=[download], api_visibility="private")
-    merged_btn.click(lambda r: export(r, "merged"), inputs=[pick], outputs=[download], **MODEL_EVENTS,
-                     api_visibility="private")
-    recipe_btn.click(lambda r: export(r, "recipe"), inputs=[pick], outputs=[download], api_visibility="private")
-    gguf_f16.click(lambda r: export(r, "gguf-f16"), inputs=[pick], outputs=[download], **MODEL_EVENTS,
-                   api_visibility="private")
-    gguf_q8.click(lambda r: export(r, "gguf-q8_0"), inputs=[pick], outputs=[download], **MODEL_EVENTS,
-                  api_visibility="private")
+    for button, fmt in ((adapter_btn, "adapter"), (recipe_btn, "recipe"), (merged_btn, "merged"),
+                        (gguf_f16, "gguf-f16"), (gguf_q8, "gguf-q8_0")):
+        button.click(exporter(fmt), inputs=[pick], outputs=[download, export_note], api_visibility="private",
+                     **(MODEL_EVENTS if fmt not in ("adapter", "recipe") else {}))
     push_btn.click(push, inputs=[pick, repo_id, token, what], outputs=[push_result, token], api_visibility="private")
     return RunsTab(table)
