@@ -12,6 +12,7 @@ import math
 import re
 import string
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from studio import runs
@@ -126,14 +127,21 @@ def _perplexity(loss: float | None) -> float | None:
 Progress = Callable[[int, int, list[dict]], None]  # (questions answered, of how many, the rows so far)
 
 
-def answer_in_chunks(model, prompts: list[str], max_new_tokens: int, progress: Progress | None = None,
-                     row: Callable[[int, str, str], dict] = lambda i, b, t: {"base": b, "tuned": t}) -> list[dict]:
+def answer_in_chunks(run_dir: Path, prompts: list[str], max_new_tokens: int, progress: Progress | None = None,
+                     row: Callable[[int, str, str], dict] = lambda i, b, t: {"base": b, "tuned": t},
+                     turn: Callable[[], AbstractContextManager] = nullcontext) -> list[dict]:
     """Base and tuned replies, a few questions at a time, so a page can show "question 12 of 26" and fill its table
-    as rows come: the first chunk is small (rows on screen within seconds), later ones batch more for speed."""
+    as rows come: the first chunk is small (rows on screen within seconds), later ones batch more for speed. Each
+    chunk takes its own `turn` on the shared weights, so a chat waits for one chunk, not a whole evaluation."""
+    from studio.chat import get_chat_model
+
     rows: list[dict] = []
     while len(rows) < len(prompts):
         chunk = prompts[len(rows):len(rows) + (CHUNK_FIRST if not rows else CHUNK)]
-        base, tuned = (model.generate_batch(chunk, tuned=side, max_new_tokens=max_new_tokens) for side in (False, True))
+        with turn():  # loading included: two loads at once would share the model cache
+            model = get_chat_model(run_dir)
+            base, tuned = (model.generate_batch(chunk, tuned=side, max_new_tokens=max_new_tokens)
+                           for side in (False, True))
         rows += [row(len(rows) + i, b, t) for i, (b, t) in enumerate(zip(base, tuned, strict=True))]
         if progress:
             progress(len(rows), len(prompts), rows)
@@ -145,12 +153,12 @@ CHUNK_FIRST, CHUNK = 4, 16
 
 def evaluate_questions(run_dir: str | Path, questions: list[str], references: list[str] | None = None,
                        keys: list[str | None] | None = None, max_new_tokens: int = 96,
-                       progress: Progress | None = None) -> dict:
+                       progress: Progress | None = None, turn: Callable[[], AbstractContextManager] = nullcontext
+                       ) -> dict:
     """Answer every question with the base and the tuned model (greedy) and score both sides alike.
 
-    `progress` hears (0, n, []) before the model loads, then each chunk's scored rows as they come."""
-    from studio.chat import get_chat_model
-
+    `progress` hears (0, n, []) before the model loads, then each chunk's scored rows as they come; `turn` is
+    taken around each chunk (see answer_in_chunks)."""
     run_dir = Path(run_dir)
     questions = [str(q) for q in questions]
     refs = list(references) if references is not None else [""] * len(questions)
@@ -172,7 +180,7 @@ def evaluate_questions(run_dir: str | Path, questions: list[str], references: li
                "base_scores": score(base, refs[i], keys[i]), "tuned_scores": score(tuned, refs[i], keys[i])}
         return out | ({"key": keys[i]} if keys[i] is not None else {})
 
-    report["rows"] = answer_in_chunks(get_chat_model(run_dir), questions, max_new_tokens, progress, row)
+    report["rows"] = answer_in_chunks(run_dir, questions, max_new_tokens, progress, row, turn)
     for side in ("base", "tuned"):
         texts = [r[side] for r in report["rows"]]
         report["metrics"][side] = (aggregate(texts, refs, [r[f"{side}_scores"] for r in report["rows"]])
@@ -257,7 +265,8 @@ RECALL_LIMIT = 50
 REWORDED = "your questions asked in other words (never trained on)"
 
 
-def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96, progress: Progress | None = None) -> dict:
+def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96, progress: Progress | None = None,
+                     turn: Callable[[], AbstractContextManager] = nullcontext) -> dict:
     """Evaluate on the run's own held-out split (`data/eval.jsonl`) and keep the report as `eval.json`."""
     run_dir = Path(run_dir)
     def read(name: str) -> list[Example]:
@@ -271,7 +280,7 @@ def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96, progress: Pr
     if not examples:  # a run from before reworded checks, or questions no rule could reword
         examples, source = read("train.jsonl")[:RECALL_LIMIT], "training questions (recall; nothing was held out)"
     report = evaluate_questions(run_dir, [e.question for e in examples], [e.answer for e in examples],
-                                max_new_tokens=max_new_tokens, progress=progress)
+                                max_new_tokens=max_new_tokens, progress=progress, turn=turn)
     report["source"] = source
     if source == REWORDED:
         report["message"] = ("Your upload was too small to hold questions out, so Studio reworded each of your "
@@ -301,7 +310,6 @@ def forgetting_check(run_dir: str | Path, prompts_file: str | Path = GENERAL_PRO
     Two symptoms: the tuned model gets fewer general questions right (keyword hit-rate falls), and it
     answers unrelated questions with taught answers ("leakage"), the usual sign of too many epochs.
     """
-    from studio.chat import get_chat_model
 
     run_dir = Path(run_dir)
     items = [r for r in runs.read_jsonl(Path(prompts_file)) if r.get("prompt")]
@@ -321,7 +329,7 @@ def forgetting_check(run_dir: str | Path, prompts_file: str | Path = GENERAL_PRO
             out |= {f"{side}_hit": _hit(answer, keywords), f"{side}_leak": round(_leaks(answer, taught), 4)}
         return out
 
-    rows = answer_in_chunks(get_chat_model(run_dir), prompts, max_new_tokens, progress, row)
+    rows = answer_in_chunks(run_dir, prompts, max_new_tokens, progress, row)
     n = len(rows)
     report = {
         "n": n,

@@ -116,8 +116,9 @@ class JobManager:
             # Chat and this evaluation switch the same cached weights' adapter on and off: one at a time.
             token = policy.caller.set(f"run:{run_dir.name}")
             try:
-                with policy.model_turns.turn("the held-out evaluation"):
-                    report = evaluate_heldout(run_dir, progress=counted)
+                # A turn per chunk of questions: a chat started meanwhile waits seconds, not the whole evaluation.
+                report = evaluate_heldout(run_dir, progress=counted,
+                                          turn=lambda: policy.model_turns.turn("the held-out evaluation"))
             finally:
                 policy.caller.reset(token)
             write_card(run_dir)

@@ -145,10 +145,11 @@ def test_the_walk_from_data_to_chat(page):
     question.fill("Who founded the Brindlewick Ferry Company?")
     question.press("Enter")
     bots = page.locator("[data-testid=bot]")
-    # Both panes are active at once: the question in each, the base one loading, the tuned one saying it waits.
+    # Both panes are active at once: the question in each, the base one loading (or already answering), the tuned
+    # one saying it waits and why.
     page.wait_for_function(
         "() => { const b = document.querySelectorAll('[data-testid=bot]');"
-        " return b.length >= 2 && [...b].every(m => m.innerText.includes('⏳')); }", timeout=2_000)
+        " return b.length >= 2 && [...b].every(m => m.innerText.trim().length > 0); }", timeout=2_000)
     page.wait_for_function(
         "() => { const b = document.querySelectorAll('[data-testid=bot]');"
         " return b.length >= 2 && [...b].every(m => m.innerText.trim().length > 0 && !m.innerText.includes('⏳')); }",

@@ -148,3 +148,16 @@ def test_an_export_names_each_step_as_it_begins(tiny_run):
     assert any(note.startswith("⏳ Step 1 of 3: loading the base model") for note in notes), notes
     assert any("Step 3 of 3: zipping" in note for note in notes) and notes[-1].startswith("✅ Ready in ")
     assert str(updates[-1][0]).endswith(".zip")
+
+
+def test_a_form_problem_is_told_in_the_fields_own_label_with_the_fix():
+    from studio.recipe import Recipe
+    from studio.ui.model_tab import FIELDS, summarize, values_from_recipe
+
+    values = values_from_recipe(Recipe())
+    values[FIELDS.index(("training", "epochs"))] = None
+    out = summarize(None, *values)
+    labels = {field: update["label"] for field, update in zip(FIELDS, out[5:], strict=True)}
+    assert labels[("training", "epochs")] == "⚠ Epochs: type a number here.", labels[("training", "epochs")]
+    assert labels[("method", "r")] == "LoRA rank (r)" or not labels[("method", "r")].startswith("⚠")
+    assert "Epochs: type a number here" in out[0] and "training.epochs" not in out[0]

@@ -65,12 +65,11 @@ def converse(run_id: str | None, prompt: str, base_history: list, sft_history: l
     max_new_tokens, temperature = policy.new_tokens(max_new_tokens), policy.temperature(temperature)
     warm_imports()
     service.run_dir(run_id or "")
-    with policy.model_turns.turn("the reply"):  # loading included: two loads at once would share the model cache
-        yield from _stream_sides(run_id, prompt, base_history, sft_history, tuned_history, temperature,
-                                 max_new_tokens)
+    yield from _stream_sides(run_id, prompt, base_history, sft_history, tuned_history, temperature, max_new_tokens)
 
 
-LOADING = "⏳ Loading the model (the first question after picking a run takes a few seconds)..."
+LOADING = ("⏳ Loading the model (the first question after picking a run takes a few seconds), or waiting a moment "
+           "while it finishes another request...")
 WAITING = ("⏳ Waiting for the {before} model to finish: both sides share one copy of the weights in memory, so they "
            "answer one after the other.")
 
@@ -92,15 +91,16 @@ def _stream_sides(run_id: str, prompt: str, base_history: list, sft_history: lis
     def shown() -> tuple:  # copies: what was on screen then, whatever changes after
         return *([dict(m) for m in h] for h in (base_history, sft_history, tuned_history)), ""
 
-    yield shown()
-    model = service.chat_model(run_id)
-    sides = [(model, False), *([(service.sft_chat_model(run_id), True)] if three else []), (model, True)]
-    for (chat, tuned), history, asked in zip(sides, panes, messages, strict=True):
-        for text in chat.stream(asked, tuned=tuned, max_new_tokens=max_new_tokens, temperature=temperature):
-            history[-1] = {"role": "assistant", "content": text}
-            yield shown()
-        if history[-1]["content"] in notes:  # nothing came back
-            history[-1] = {"role": "assistant", "content": ""}
+    yield shown()  # before waiting for the model: the page is never blank while another request holds it
+    with policy.model_turns.turn("the reply"):  # loading included: two loads at once would share the model cache
+        model = service.chat_model(run_id)
+        sides = [(model, False), *([(service.sft_chat_model(run_id), True)] if three else []), (model, True)]
+        for (chat, tuned), history, asked in zip(sides, panes, messages, strict=True):
+            for text in chat.stream(asked, tuned=tuned, max_new_tokens=max_new_tokens, temperature=temperature):
+                history[-1] = {"role": "assistant", "content": text}
+                yield shown()
+            if history[-1]["content"] in notes:  # nothing came back
+                history[-1] = {"role": "assistant", "content": ""}
 
 
 # ---- layout ----------------------------------------------------------------------------------------------------

@@ -89,9 +89,9 @@ def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int)
                 return evaluate_heldout(run_dir, max_new_tokens=max_new_tokens, progress=progress)
             report = evaluate_file(run_dir, eval_file, max_new_tokens=max_new_tokens,
                                    max_questions=policy.limits().eval_questions, progress=progress)
-            report["source"] = f"your file ({md_escape(eval_file.rsplit('/', 1)[-1])})"
-            runs.write_json_atomic(run_dir / "eval.json", report)
-            return report
+        report["source"] = f"your file ({md_escape(eval_file.rsplit('/', 1)[-1])})"
+        runs.write_json_atomic(run_dir / "eval.json", report)
+        return report
 
     def show(done: int, total: int, rows: list, seconds: float) -> tuple:
         line = progress_line("answering with the base and the tuned model", done, total, seconds)

@@ -154,8 +154,37 @@ def cost_markdown(recipe: Recipe, data_state: dict | None) -> str:
             "<small>Rough estimates; the Train tab shows the real figures.</small>")
 
 
+_KINDS = {"int": "a whole number", "float": "a number", "float | None": "a number, or nothing for automatic",
+          "bool": "ticked or not", "str": "text"}
+
+
+def plain_problem(problem: str) -> tuple[tuple[str, str] | None, str]:
+    """(field, message): "training.epochs: expected float, got None." becomes (('training', 'epochs'), "Epochs: type
+    a number here."), so the message names the field as the form labels it and says how to fix it."""
+    key, _, rest = problem.partition(": ")
+    section, _, name = key.partition(".")
+    if (section, name) not in FIELDS:
+        return None, problem
+    label = field_help(section, name).get("label") or name
+    if rest.startswith("expected "):
+        rest = f"type {_KINDS.get(_type(section, name), 'a value')} here."
+    return (section, name), f"{label}: {rest}"
+
+
+def field_labels(problems: list[str]) -> list:
+    """Each field's label, with its problem in it ("⚠ Epochs: type a number here.") where it has one: the message
+    stands next to the field, not only at the foot of the page."""
+    flagged = {}
+    for problem in problems:
+        field, message = plain_problem(problem)
+        if field is not None:
+            flagged.setdefault(field, message)
+    return [gr.update(label=f"⚠ {flagged[f]}" if f in flagged else field_help(*f).get("label") or f[1])
+            for f in FIELDS]
+
+
 def problems_markdown(recipe: Recipe | None, problems: list[str]) -> str:
-    lines = [f"- ❌ {md_escape(p)}" for p in problems]
+    lines = [f"- ❌ {md_escape(plain_problem(p)[1])}" for p in problems]
     if recipe is not None and recipe.method.name == "qlora":
         from studio.models import qlora_problem
 
@@ -182,13 +211,13 @@ def cli_command(data_state: dict | None) -> str:
 
 
 def summarize(data_state: dict | None, *values) -> tuple:
-    """(problems, costs, YAML, download file, CLI) for the form as it is now."""
+    """(problems, costs, YAML, download file, CLI, each field's label) for the form as it is now."""
     recipe, problems = recipe_from_values(values, data_state)
     if recipe is None:
-        return problems_markdown(None, problems), "", "", None, cli_command(data_state)
+        return problems_markdown(None, problems), "", "", None, cli_command(data_state), *field_labels(problems)
     costs = cost_markdown(recipe, data_state) if not problems else "Fix the problems above to see the costs."
     return (problems_markdown(recipe, problems), costs, recipe.to_yaml(), recipe_file(recipe),
-            cli_command(data_state))
+            cli_command(data_state), *field_labels(problems))
 
 
 def restore_settings(saved: list | None) -> tuple:
@@ -340,7 +369,7 @@ def build() -> ModelTab:
         with gr.Row():
             download = gr.DownloadButton("Download recipe.yaml")
             cli = gr.Textbox(label="Run the same from a terminal", interactive=False, buttons=["copy"])
-    summary_outputs = [problems, costs, yaml_view, download, cli]
+    summary_outputs = [problems, costs, yaml_view, download, cli, *inputs]  # the inputs: their labels carry problems
 
     picked = load_btn.click(load_shipped, inputs=[recipe_pick], outputs=[*inputs, load_note],
                                api_visibility="private")
