@@ -56,6 +56,10 @@ class Busy(RuntimeError):
     """Another run is training; the message names it."""
 
 
+class EvaluationSkipped(Exception):
+    """A new run started while the last one was still answering its held-out questions."""
+
+
 class JobManager:
     def __init__(self):
         self._lock = threading.Lock()
@@ -63,15 +67,27 @@ class JobManager:
         self._stop: threading.Event | None = None
         self.run_dir: Path | None = None
         self.log_lines: list[str] = []
+        self._evaluating = threading.Event()  # the job has trained and is answering its held-out questions
 
     def active(self) -> Path | None:
-        """The folder of the run training now, or None."""
+        """The folder of the run training now, or None. A finished run still answering its held-out questions is
+        not training: a new Start skips the rest of that evaluation (see _make_room)."""
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self._thread is not None and self._thread.is_alive() and not self._evaluating.is_set():
                 return self.run_dir
             return None
 
+    def _make_room(self) -> None:
+        """A job past training, still evaluating, is told to skip the rest, and waited for (one chunk of questions)."""
+        with self._lock:
+            thread, stop = self._thread, self._stop
+            evaluating = thread is not None and thread.is_alive() and self._evaluating.is_set()
+        if evaluating:
+            stop.set()
+            thread.join(120)
+
     def _launch(self, target, run_dir: Path) -> Path:
+        self._make_room()
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 raise Busy(f"A run is already training ({self.run_dir.name}). Stop it or wait for it to finish.")
@@ -104,12 +120,16 @@ class JobManager:
         status = runs.read_status(run_dir)
         if status.get("state") != "done" or not (status.get("eval_examples") or status.get("reworded_examples")):
             return
+        stop = self._stop
+        self._evaluating.set()
         try:
             self._log("Answering the held-out questions with the base and the tuned model...")
             runs.write_status(run_dir, "done", status.get("message", "") + " Evaluating held-out questions...",
                               phase="evaluating")
 
             def counted(done: int, total: int, _rows) -> None:
+                if stop is not None and stop.is_set():
+                    raise EvaluationSkipped
                 runs.write_status(run_dir, "done", f"{status.get('message', '')} Answering the held-out questions "
                                   f"with the base and the tuned model: {done} of {total} done...", phase="evaluating")
 
@@ -125,9 +145,14 @@ class JobManager:
             wall = runs.wall_summary(runs.read_status(run_dir), until=time.time())
             runs.write_status(run_dir, "done", f"Finished: {wall}. {verdict(report) or 'Held-out evaluation ready'}.",
                               verdict=verdict(report))
+        except EvaluationSkipped:
+            runs.write_status(run_dir, "done", status.get("message", "") + " The held-out evaluation was skipped for "
+                              "the next run: press Evaluate on the Evaluate tab for it.")
         except Exception as exc:  # noqa: BLE001 - evaluation is extra; the trained run stays done
             self._log(f"Held-out evaluation failed: {exc}")
             runs.write_status(run_dir, "done", status.get("message", "") + f" (held-out evaluation failed: {exc})")
+        finally:
+            self._evaluating.clear()
 
     def resume(self, run_dir: Path) -> Path:
         state = runs.read_status(run_dir).get("state")

@@ -2,7 +2,7 @@
 
 Gradio keeps an upload in its own cache, swept after a day, and the page forgets it on reload. A domain expert
 who reloads mid-run, or comes back tomorrow, should find their file still loaded. So a loaded file is copied
-into STUDIO_HOME/uploads under its content hash, and the browser keeps only a token naming that copy
+into STUDIO_HOME/kept-data under its content hash, and the browser keeps only a token naming that copy
 ("<hash>/<name>"), never a path: a token from a browser is checked to name a file inside that folder, so a
 crafted one reads nothing else. Copies unused for `KEEP_DAYS` are removed.
 """
@@ -22,7 +22,7 @@ _TOKEN = re.compile(r"^[0-9a-f]{20}/[^/\\\x00]{1,200}$")
 
 
 def uploads_dir() -> Path:
-    path = studio_home() / "uploads"
+    path = studio_home() / "kept-data"  # not "uploads": the document drafts write their reviewed pairs there
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -233,8 +233,9 @@ def test_draft_review_use(tmp_path, monkeypatch):
     frame = pd.concat([frame, pd.DataFrame([["When does the Saltwren leave?", "At 6:40."], ["Half a row", ""]],
                                            columns=["question", "answer"])], ignore_index=True)
     state, summary, *_, use_note = data_tab.use_pairs(frame, source)
-    written = Path(state["path"])
-    assert written.parent == tmp_path / "home" / "uploads" and written.name.startswith("manual-qa-")
+    written = Path(state["path"])  # the copy kept for a reload, of the reviewed file written to STUDIO_HOME/uploads
+    assert written.parent.parent == tmp_path / "home" / "kept-data" and written.name.startswith("manual-qa-")
+    assert len(list((tmp_path / "home" / "uploads").glob("manual-qa-*.csv"))) == 1
     assert written.read_text(encoding="utf-8").splitlines() == [
         "question,answer", "What is fact 0?,\"Fact zero, checked.\"", "When does the Saltwren leave?,At 6:40."]
     assert state["examples"] == 2 and "2 of 2 rows usable" in summary
