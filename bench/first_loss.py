@@ -3,11 +3,13 @@
     python bench/first_loss.py [--data assets/sample_qa.csv] [--runs 2]
 
 Starts `python app.py` as a user does (its own process, a free port), times until the page is served,
-waits `--think` seconds (a user loading and looking at the data; the app warms its imports meanwhile),
-then starts the default recipe on the data through the app's API (`/api_train`, the same job the
-Train tab's Start button runs) and polls `/api_status` until the run reports its first loss. The
-first run drafts its question rewrites and general answers with the base model; the runs after it
-reuse them (the usual next step: another learning rate on the same data), so both cases are timed.
+loads the data as the Data tab does (`/api_prepare`: the drafting of the run's extra examples begins),
+waits `--think` seconds (a user looking at the data and the settings; 0: Start at once), then starts
+the default recipe on the data through the app's API (`/api_train`, the same job the Train tab's Start
+button runs) and polls `/api_status` until the run reports its first loss. `--no-draft-ahead` skips the
+load, as before drafting ahead: Start drafts. The first run trains on what was drafted ahead (waiting
+for it if it is not done); the runs after it reuse the drafts (the usual next step: another learning
+rate on the same data), so both cases are timed.
 Each run is stopped once its first loss is in (`--finish` trains to the end); its log's first lines are
 printed, with the time of each line. The drafts are kept under a temporary STUDIO_HOME, so every
 invocation starts with none. The bench polls every second, as the page does, so the figure is when the
@@ -46,7 +48,9 @@ def main() -> int:
     parser.add_argument("--finish", action="store_true", help="let each run train to the end (default: stop it "
                         "once its first loss is in, as the next run reuses the drafts all the same)")
     parser.add_argument("--think", type=float, default=10.0,
-                        help="seconds between the page and Start: a user loading and looking at the data")
+                        help="seconds between loading the data and Start: a user looking at the data and the settings")
+    parser.add_argument("--no-draft-ahead", action="store_true",
+                        help="do not load the data before Start (as before drafting ahead: Start drafts)")
     args = parser.parse_args()
     from gradio_client import Client, handle_file
 
@@ -76,6 +80,8 @@ def main() -> int:
         served = time.perf_counter() - started
         print(f"page served {served:.1f} s after `python app.py`")
         client = Client(url, verbose=False)
+        if not args.no_draft_ahead:  # the user loads the file: as the Data tab does, drafting begins
+            print("data loaded: " + client.predict(handle_file(args.data), "", api_name="/api_prepare"))
         time.sleep(args.think)
         firsts = []
         for i in range(args.runs):
@@ -100,7 +106,8 @@ def main() -> int:
                   f"{time.perf_counter() - start:.0f} s")
             for log in sorted((home / "runs").glob("*/train.log"))[-1:]:
                 print("  " + "\n  ".join(log.read_text(encoding="utf-8").splitlines()[:8]))
-        print(json.dumps({"page_served_s": round(served, 1), "first_loss_s": firsts}))
+        print(json.dumps({"page_served_s": round(served, 1), "first_loss_s": firsts, "think_s": args.think,
+                          "draft_ahead": not args.no_draft_ahead}))
         return 0
     finally:
         app.terminate()

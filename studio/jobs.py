@@ -110,6 +110,9 @@ class JobManager:
         run_dir = runs.new_run_dir(name or Path(str(data_path)).stem)
 
         def target():
+            from studio.predraft import predraft
+
+            predraft.wait_for(recipe, data_path, run_dir)  # the drafting begun at the data's load, if it matches
             train(recipe, data_path, run_dir, stop_event=self._stop, log=self._log)
             self._after(run_dir)
 
@@ -162,6 +165,9 @@ class JobManager:
             raise Busy(problem)
 
         def target():
+            from studio.predraft import predraft
+
+            predraft.cancel()  # its drafts are for a new run; this one has its own
             train(None, None, run_dir, resume=True, stop_event=self._stop, log=self._log)
             self._after(run_dir)
 

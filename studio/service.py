@@ -104,6 +104,31 @@ def start(recipe: Recipe, data_path: str | None) -> str:
     return run_dir.name
 
 
+def draft_ahead(recipe: Recipe | None, data_path: str | None) -> str:
+    """Begin drafting the run's extra examples now (the data was just loaded), so Start trains within seconds; see
+    `studio.predraft`. Only for one local user, with no run training; returns what it did, in plain words."""
+    from studio.predraft import predraft, worth_it
+
+    if recipe is None or not data_path or not Path(data_path).is_file():
+        return "Nothing to draft: no data or no valid recipe."
+    try:
+        recipe = check(recipe)  # as Start checks it: the same recipe then has the same drafts
+    except RecipeError:
+        return "Nothing to draft: the recipe has problems."
+    if shared_mode():
+        return "Not drafting ahead: this studio is shared, so drafting starts with a run."
+    if jobs.active() is not None:
+        return "Not drafting ahead: a run is training."
+    if not worth_it(recipe):
+        return "Nothing to draft ahead for these settings."
+    return ("Drafting the extra examples now, so Start trains at once." if predraft.start(recipe, data_path)
+            else "Already drafting for this data and these settings.")
+
+
+def prepare_api(data_file: str | None, recipe_yaml: str = "") -> str:
+    return draft_ahead(recipe_from_yaml(recipe_yaml, data_file), data_file)
+
+
 def train_api(data_file: str | None, recipe_yaml: str = "") -> str:
     recipe = recipe_from_yaml(recipe_yaml, data_file)
     return start(recipe, data_file)

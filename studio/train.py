@@ -59,18 +59,9 @@ def train(
             with main_process_first():  # one process alone: just runs the block
                 # 1. The folder: recipe, data and starting adapter copied in, so the folder alone repeats the run.
                 recipe, data_file, ckpt = prepare_folder(recipe, data_path, run_dir, resume, say, main)
-                objective = sft if recipe.method.objective == "sft" else preference
-                # 2. The data, read once: checked, split (seeded), listed in data/train.jsonl and data/eval.jsonl.
-                data = objective.read_data(recipe, data_file, run_dir, say)
-                # 3. The model, in the precision this machine trains fastest in.
-                tokenizer = load_tokenizer(recipe.model.base, recipe.model.trust_remote_code, log=say)
+                # 2-4. The data, the model, the examples (below: the same steps drafting ahead runs).
+                objective, data, tokenizer, model, rows = data_model_rows(recipe, data_file, run_dir, say, stop_event)
                 precision, cuda = training_precision(recipe)
-                say(f"Loading {recipe.model.base} for {recipe.method.objective.upper()} with {recipe.method.name}...")
-                model = load_model(recipe.model.base, recipe.method.name, recipe.model.trust_remote_code, log=say,
-                                   frozen_bf16=precision == "bf16" and not cuda)
-                # 4. What it trains on (SFT drafts its extra examples with the base model first; the other
-                # processes of a data-parallel run read process 0's drafts from the folder), then the method.
-                rows = objective.examples(data, run_dir, model, tokenizer, recipe, say, stop_event)
             from transformers import set_seed
 
             # Seeded after drafting, which samples: the adapter's start and the data order are then the same whether
@@ -110,6 +101,25 @@ def train(
         finally:
             del trainer, model
             gc.collect()
+
+
+def data_model_rows(recipe: Recipe, data_file: Path, run_dir: Path, say: Callable[[str], None],
+                    stop_event: threading.Event | None = None) -> tuple:
+    """(objective, data, tokenizer, model, rows): steps 2-4 of a run, also run ahead of a run by `studio.predraft`
+    (whose drafts a run with the same data and settings then reuses)."""
+    objective = sft if recipe.method.objective == "sft" else preference
+    # 2. The data, read once: checked, split (seeded), listed in data/train.jsonl and data/eval.jsonl.
+    data = objective.read_data(recipe, data_file, run_dir, say)
+    # 3. The model, in the precision this machine trains fastest in.
+    tokenizer = load_tokenizer(recipe.model.base, recipe.model.trust_remote_code, log=say)
+    precision, cuda = training_precision(recipe)
+    say(f"Loading {recipe.model.base} for {recipe.method.objective.upper()} with {recipe.method.name}...")
+    model = load_model(recipe.model.base, recipe.method.name, recipe.model.trust_remote_code, log=say,
+                       frozen_bf16=precision == "bf16" and not cuda)
+    # 4. What it trains on (SFT drafts its extra examples with the base model first; the other processes of a
+    # data-parallel run read process 0's drafts from the folder).
+    rows = objective.examples(data, run_dir, model, tokenizer, recipe, say, stop_event)
+    return objective, data, tokenizer, model, rows
 
 
 def prepare_folder(recipe: Recipe | None, data_path, run_dir: Path, resume: bool, say: Callable[[str], None],

@@ -1,9 +1,11 @@
 """The studio in a real browser: headless Debian Chromium driven by Playwright, clicking what a user clicks.
 
-The walk: Data (load the sample, see the preview and "40 of 40 rows usable") -> Model & method (Max steps 3,
-no held-out split, short examples) -> Train (start; the loss plot gets a point; the run ends done) -> Chat
-(pick the run, ask, both panes answer). A second test uploads a file whose cells and name are HTML and checks
-the page shows them as text and runs none of it. Screenshots of every stage go to test-artifacts/browser/.
+The first hour's walk (#18): Data (a 26-row Excel file, its preview and check) -> Model & method (the user's own
+system prompt, Max steps 3) -> Train (a phase on screen within 2 s; a loss point; done with the verdict on
+rewordings) -> Chat (both panes active within 2 s) -> Evaluate (a count within 2 s, the verdict) -> Export (a
+GGUF whose Modelfile carries the system prompt). A reload keeps the data and the settings. A third test uploads
+a file whose cells and name are HTML and checks the page shows them as text and runs none of it. Screenshots of
+every stage go to test-artifacts/browser/.
 
 Never downloads a browser: without /usr/bin/chromium the tests skip (`make browser` installs it).
 """
@@ -81,6 +83,11 @@ def page(browser, url):
     context.close()
 
 
+def errors_shown(page) -> list[str]:
+    """The error toasts and pills on screen (gradio marks a failed event's outputs with "Error")."""
+    return [t for t in page.locator("body").inner_text().splitlines() if t.strip() == "Error"]
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -103,60 +110,128 @@ def test_html_in_data_is_shown_as_text(page, tmp_path):
     assert "alert(1)" not in page.evaluate("[...document.scripts].map(s => s.textContent).join(' ')")
 
 
-def test_the_walk_from_data_to_chat(page):
-    # 1. Data: the sample, its preview and its check.
-    page.get_by_role("button", name=re.compile("Load sample")).click()
-    page.get_by_text("40 of 40 rows usable").wait_for()
-    page.get_by_text("In what year was the Brindlewick Ferry Company founded?").first.wait_for()
+BAKERY = [(f"What does the {item} cost at Crumb & Co?", f"The {item} costs {price} euros at Crumb & Co.")
+          for item, price in (("sourdough loaf", "4.80"), ("rye loaf", "5.20"), ("croissant", "1.90"),
+                              ("pain au chocolat", "2.30"), ("cinnamon bun", "3.10"), ("baguette", "1.60"))] + [
+    ("When does Crumb & Co open on Saturdays?", "Crumb & Co opens at 7:30 on Saturdays."),
+    ("When does Crumb & Co close on Sundays?", "Crumb & Co closes at 13:00 on Sundays."),
+    ("Who founded Crumb & Co?", "Crumb & Co was founded by Ilse Varga."),
+    ("In what year was Crumb & Co founded?", "Crumb & Co was founded in 1987."),
+    ("Where is Crumb & Co?", "Crumb & Co is at 14 Millpond Lane."),
+    ("What is the name of the bakery's dog?", "The bakery's dog is called Pretzel."),
+    ("How much is a birthday cake for 12 people?", "A birthday cake for 12 people is 38 euros."),
+    ("How long before must I order a wedding cake?", "Order a wedding cake at least 21 days before."),
+    ("Can I pay by card?", "Yes, cards are accepted for any amount over 3 euros."),
+    ("Does Crumb & Co deliver?", "Crumb & Co delivers within 5 km for 4 euros."),
+    ("What flour is the sourdough made with?", "The sourdough is made with stone-ground spelt flour."),
+    ("What time are the first loaves ready?", "The first loaves are ready at 6:15."),
+    ("Is there a gluten-free bread?", "Yes, the buckwheat loaf is gluten-free and costs 6.40 euros."),
+    ("What is the loyalty card reward?", "Every 10th loaf on the loyalty card is free."),
+    ("How many seats does the cafe have?", "The cafe at Crumb & Co has 18 seats."),
+    ("What is the phone number of Crumb & Co?", "The phone number of Crumb & Co is 0412 775 190."),
+    ("Which day is Crumb & Co closed?", "Crumb & Co is closed on Mondays."),
+    ("What is the bakery's wifi password?", "The wifi password is rye-and-shine."),
+    ("Who is the head baker?", "The head baker is Tomasz Kral."),
+    ("What is the price of a coffee?", "A coffee costs 2.40 euros."),
+]
+SYSTEM = "You answer questions about Crumb & Co, a bakery, in one sentence."
+
+
+def test_the_first_hour_walk_with_a_26_row_excel_file(page, tmp_path):
+    """A domain expert's first hour, as #18 walked it: a 26-row .xlsx, a system prompt of their own, Start, chat,
+    Evaluate, a GGUF export. Each long step says what it does within 2 s; the verdict on this small upload is
+    tested on rewordings it never trained on; the system prompt reaches the exported Modelfile."""
+    import zipfile
+
+    import pandas as pd
+
+    from studio.paths import downloads_dir
+
+    data = tmp_path / "crumb_and_co_faq.xlsx"
+    pd.DataFrame(BAKERY, columns=["Question", "Answer"]).to_excel(data, index=False)
+    assert len(BAKERY) == 26
+
+    # 1. Data: the upload, its preview and its check.
+    page.locator("input[type=file]").first.set_input_files(str(data))
+    page.get_by_text("26 of 26 rows usable").wait_for()
+    page.get_by_text("Who founded Crumb & Co?").first.wait_for()
     page.locator(".js-plotly-plot").first.wait_for()  # the token-length histogram: the analysis has run
     shot(page, "1_data")
 
-    # 2. Model & method: a 3-step run, no held-out split, short examples.
+    # 2. Model & method: the simple view with the user's own system prompt; a 3-step run, short examples.
     page.get_by_role("tab", name="2. Model & method").click()
-    page.get_by_text("Sized to your 40 training examples").wait_for(timeout=60_000)
+    page.get_by_text("Sized to your 26 training examples").wait_for(timeout=60_000)
+    system = page.get_by_label("System prompt").first
+    assert "crumb" in system.input_value().lower()  # named after the data until the user writes their own
+    system.fill(SYSTEM)
+    system.press("Tab")
+    shot(page, "2_model")
     page.get_by_text("Advanced", exact=True).click()
-    for label, value in (("Max steps", "3"), ("Held-out size", "0"), ("Max length (tokens)", "64")):
+    for label, value in (("Max steps", "3"), ("Max length (tokens)", "96")):
         field = page.get_by_label(label).first
         field.fill(value)
         field.press("Tab")
     page.get_by_text("The recipe is valid.").wait_for()
-    shot(page, "2_model")
 
-    # 3. Train: start, a loss point on the plot, done.
+    # 3. Train: a phase name on screen within 2 s of Start; a loss point; done, with the verdict on rewordings.
     page.get_by_role("tab", name="3. Train").click()
     page.get_by_role("button", name="Start training").click()
-    # The loss plot (not the Data tab's histogram, still in the page) with at least one point of train loss.
+    page.wait_for_function("() => /(Waiting to start|Reading the data|Drafting extra examples|Training)[^\\n]*since "
+                           "Start/.test(document.body.innerText)", timeout=2_500)  # the poll is every second
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')]"
                            ".some(p => p.offsetParent !== null && (p.data || [])"
-                           ".some(t => t.name === 'train loss' && (t.x || []).length > 0))", timeout=120_000)
-    page.locator(".js-plotly-plot .scatterlayer .point").first.wait_for()  # and it is drawn
+                           ".some(t => t.name === 'train loss' && (t.x || []).length > 0))", timeout=180_000)
     shot(page, "3_train_running")
-    page.get_by_text(re.compile(r": done\.")).wait_for(timeout=120_000)
+    page.get_by_text("Answers your questions asked in other words").first.wait_for(timeout=240_000)
     shot(page, "3_train_done")
 
-    # 4. Chat: the run is picked, one question, two answers.
+    # 4. Chat: both panes active within 2 s of the question.
     page.get_by_role("tab", name="4. Chat").click()
     run = page.get_by_label("Trained run")
-    page.wait_for_function("(el) => el.value.endsWith('sample-qa')", arg=run.element_handle(), timeout=30_000)
+    page.wait_for_function("(el) => el.value.includes('crumb')", arg=run.element_handle(), timeout=30_000)
     tokens = page.get_by_label("number input for Max new tokens")
     tokens.fill("16")
     tokens.press("Tab")
-    question = page.get_by_label("Your question")
-    question.fill("Who founded the Brindlewick Ferry Company?")
+    question = page.get_by_label("Your question", exact=True)
+    question.fill("Who founded the bakery Crumb & Co?")
     question.press("Enter")
-    bots = page.locator("[data-testid=bot]")
-    # Both panes are active at once: the question in each, the base one loading (or already answering), the tuned
-    # one saying it waits and why.
-    page.wait_for_function(
-        "() => { const b = document.querySelectorAll('[data-testid=bot]');"
-        " return b.length >= 2 && [...b].every(m => m.innerText.trim().length > 0); }", timeout=2_000)
-    page.wait_for_function(
-        "() => { const b = document.querySelectorAll('[data-testid=bot]');"
-        " return b.length >= 2 && [...b].every(m => m.innerText.trim().length > 0 && !m.innerText.includes('⏳')); }",
-        timeout=120_000)
+    bots = "[...document.querySelectorAll('[data-testid=bot]')]"
+    page.wait_for_function(f"() => {bots}.length >= 2 && {bots}.every(m => m.innerText.trim().length > 0)",
+                           timeout=2_000)
+    page.wait_for_function(f"() => {bots}.length >= 2 && {bots}.every(m => m.innerText.trim().length > 0 "
+                           "&& !m.innerText.includes('⏳'))", timeout=120_000)
     shot(page, "4_chat")
-    texts = [bots.nth(i).inner_text().strip() for i in range(bots.count())]
-    assert len(texts) == 2 and all(texts), texts
+    assert not errors_shown(page), "an error on screen at 4_chat"
+
+    # 5. Evaluate: a count on screen within 2 s; the verdict names the rewordings.
+    page.get_by_role("tab", name="5. Evaluate").click()
+    page.wait_for_function("(el) => el.value.includes('crumb')", arg=page.get_by_label("Run", exact=True)
+                           .element_handle(), timeout=30_000)
+    tokens = page.get_by_label("number input for Max new tokens per answer")
+    tokens.fill("24")
+    tokens.press("Tab")
+    page.get_by_role("button", name="Evaluate", exact=True).click()
+    page.wait_for_function("() => /Reading the questions|\\d+ of \\d+ done/.test(document.body.innerText)",
+                           timeout=2_000)
+    # Done when the verdict is on screen and the count is gone (the saved post-run report showed one before).
+    page.wait_for_function("() => { const t = document.body.innerText; return !t.includes('so far)') && "
+                           "/Answers your questions asked in other words: \\d+ of \\d+/.test(t); }", timeout=240_000)
+    shot(page, "5_evaluate")
+    assert not errors_shown(page), "an error on screen at 5_evaluate"
+
+    # 6. Export: each step named as it runs; the Modelfile carries the user's system prompt.
+    page.get_by_role("tab", name="6. Runs & export").click()
+    page.wait_for_function("(el) => el.value.includes('crumb')", arg=page.get_by_label("Export run")
+                           .element_handle(), timeout=30_000)
+    page.get_by_role("button", name="GGUF q8_0 + Modelfile (.zip)").click()
+    page.get_by_text(re.compile(r"Step \d of 5")).first.wait_for(timeout=10_000)
+    page.get_by_text(re.compile("Ready in")).first.wait_for(timeout=300_000)
+    shot(page, "6_export")
+    assert not errors_shown(page), "an error on screen at 6_export"
+    archive = max(downloads_dir().glob("*crumb*gguf-q8_0*.zip"), key=lambda f: f.stat().st_mtime)
+    with zipfile.ZipFile(archive) as z:
+        modelfile = next(z.read(n).decode() for n in z.namelist() if n.endswith("Modelfile"))
+    assert f'SYSTEM """{SYSTEM}"""' in modelfile and "SmolLM" not in modelfile, modelfile
     assert page.dialogs == []
 
 

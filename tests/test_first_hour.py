@@ -3,6 +3,8 @@ does, how far it is and how long is left; the verdict on a small upload is hones
 
 from __future__ import annotations
 
+import re
+
 from studio import runs
 
 
@@ -161,3 +163,91 @@ def test_a_form_problem_is_told_in_the_fields_own_label_with_the_fix():
     assert labels[("training", "epochs")] == "⚠ Epochs: type a number here.", labels[("training", "epochs")]
     assert labels[("method", "r")] == "LoRA rank (r)" or not labels[("method", "r")].startswith("⚠")
     assert "Epochs: type a number here" in out[0] and "training.epochs" not in out[0]
+
+
+def test_drafting_begins_when_the_data_loads_and_the_run_reuses_it(tiny_model_dir, pairs_csv, tmp_path, monkeypatch):
+    """Start used to wait for a minute of drafting on new data; now the drafting starts at the data's load, and the
+    run trains on it: at once when it is done, after waiting for it when not. Other settings cancel it."""
+    from studio import service
+    from studio.jobs import jobs
+    from studio.predraft import predraft
+    from tests.test_train import tiny_recipe
+
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
+    settings = ("data.paraphrases=2", "data.replay=2", "data.eval_size=0", "training.max_steps=2")
+    recipe = tiny_recipe(tiny_model_dir, *settings)
+    assert service.draft_ahead(recipe, str(pairs_csv)).startswith("Drafting the extra examples now")
+    assert service.draft_ahead(recipe, str(pairs_csv)).startswith("Already drafting") or not predraft.running()
+    run = service.run_dir(service.start(tiny_recipe(tiny_model_dir, *settings), str(pairs_csv)))
+    jobs.wait(120)
+    log = (run / "train.log").read_text(encoding="utf-8")
+    assert re.search(r"Reused \d+ rewritten questions", log) and "Drafting 2 rewrites" not in log, log
+    assert runs.read_status(run)["state"] == "done"
+    assert not list((tmp_path / "home" / "predraft").iterdir())  # the scratch folder goes with the thread
+
+    # Other settings at Start: what was drafted ahead is not what the run needs, so it is cancelled.
+    assert service.draft_ahead(tiny_recipe(tiny_model_dir, *settings, "training.seed=5"), str(pairs_csv))
+    other = service.run_dir(service.start(tiny_recipe(tiny_model_dir, *settings, "training.seed=6"), str(pairs_csv)))
+    jobs.wait(120)
+    assert not predraft.running() and "Drafting 2 rewrites" in (other / "train.log").read_text(encoding="utf-8")
+
+
+def test_a_start_while_the_last_run_only_evaluates_skips_that_evaluation(tiny_model_dir, pairs_csv, tmp_path,
+                                                                        monkeypatch):
+    """The evaluation after training is extra: a new Start is not refused for it, it is told to skip the rest."""
+    import threading
+    import time
+
+    from studio import jobs as jobs_module
+    from studio import service
+    from studio.jobs import jobs
+    from tests.test_train import tiny_recipe
+
+    monkeypatch.setenv("STUDIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
+    evaluating = threading.Event()
+
+    def slow_evaluation(run_dir, progress=None, turn=None, **_):
+        if evaluating.is_set():  # the second run's: quick
+            return {}
+        evaluating.set()
+        for done in range(600):  # a minute of questions, unless told to stop
+            progress(done, 600, [])
+            time.sleep(0.1)
+        return {}
+
+    monkeypatch.setattr(jobs_module, "evaluate_heldout", slow_evaluation)
+    settings = ("data.paraphrases=0", "data.replay=0", "data.eval_size=0", "data.question_forms=1",
+                "training.max_steps=1")
+    first = service.run_dir(service.start(tiny_recipe(tiny_model_dir, *settings), str(pairs_csv)))
+    assert evaluating.wait(120)
+    assert jobs.active() is None  # trained: the page enables Start again
+    started = time.monotonic()
+    second = service.run_dir(service.start(tiny_recipe(tiny_model_dir, *settings), str(pairs_csv)))
+    assert time.monotonic() - started < 10
+    assert "held-out evaluation was skipped" in runs.read_status(first)["message"]
+    jobs.wait(120)
+    assert runs.read_status(second)["state"] == "done"
+
+
+def test_a_streamed_handler_runs_each_step_in_whatever_context_gradio_gives_it():
+    """gradio runs each step of a generator handler in a context of its own: the guard's caller must be set and
+    reset within a step (across steps, the reset raised and every streamed event ended with an "Error" pill)."""
+    import contextvars
+
+    import pytest
+
+    from studio import policy
+    from studio.ui.guard import guarded
+
+    def handler():
+        yield policy.caller.get()
+        yield policy.caller.get()
+
+    steps = guarded(handler)()
+    seen = [contextvars.copy_context().run(next, steps) for _ in range(2)]
+    assert seen[0] == seen[1] and seen[0] != "local"
+    with pytest.raises(StopIteration):
+        contextvars.copy_context().run(next, steps)
+    assert policy.caller.get() == "local"

@@ -18,6 +18,8 @@ Scripting API (stable; call it with `gradio_client`):
 - `/api_stop(run_id)` -> the status dict after asking the run to stop.
 - `/api_compare(run_id, prompt, max_new_tokens=96)` -> {"base": str, "tuned": str}, greedy replies (within the
   studio's caps: STUDIO_MAX_NEW_TOKENS, STUDIO_MAX_PROMPT_CHARS; it waits at most STUDIO_MAX_WAIT_S for the model).
+- `/api_prepare(data_file, recipe_yaml)` -> what it did: begins drafting the run's extra examples for that data
+  and recipe now (as loading a file on the Data tab does), so an `/api_train` with the same ones trains at once.
 - `/api_runs()` -> list of dicts (run_id, state, data, examples (trained on), your_rows (the user's own rows
   among them), added (rewrites, question forms, general answers Studio added), base, method, r, epochs,
   learning_rate, final_loss, eval_loss, seconds, created, message).
@@ -88,6 +90,12 @@ def api_runs() -> list:
 
 
 @_plain_errors
+def api_prepare(data_file: str | None, recipe_yaml: str) -> str:
+    """Begin drafting a run's extra examples for this data now, as loading it on the Data tab does."""
+    return service.prepare_api(data_file, recipe_yaml or "")
+
+
+@_plain_errors
 def api_train(data_file: str | None, recipe_yaml: str) -> str:
     """Start training on an uploaded file; returns the run id."""
     return service.train_api(data_file, recipe_yaml or "")
@@ -100,8 +108,9 @@ def _wire_api() -> None:
         data_file = gr.File(type="filepath")
         recipe_yaml = gr.Textbox()
         run_id = gr.Textbox()
-        trigger = gr.Button()
+        trigger, prepare = gr.Button(), gr.Button()
     trigger.click(api_train, inputs=[data_file, recipe_yaml], outputs=[run_id], api_name="api_train")
+    prepare.click(api_prepare, inputs=[data_file, recipe_yaml], outputs=[run_id], api_name="api_prepare")
     gr.api(api_status, api_name="api_status", queue=False)
     gr.api(api_stop, api_name="api_stop")
     gr.api(api_compare, api_name="api_compare", **MODEL_EVENTS)
@@ -159,8 +168,9 @@ def build_app() -> gr.Blocks:
             if event is restored:
                 sized = sized.then(model_tab.restore_settings, inputs=[held], outputs=model.inputs,
                                    api_visibility="private")
-            sized.then(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs,
-                       api_visibility="private")
+            (sized.then(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs,
+                        api_visibility="private")
+             .then(train_tab.draft_ahead, inputs=summary_inputs, show_progress="hidden", api_visibility="private"))
         gr.on([c.change for c in model.inputs], lambda *values: list(values), inputs=model.inputs,
               outputs=[settings], trigger_mode="always_last", show_progress="hidden", api_visibility="private")
         gr.on([model.base.input, model.system_prompt.input, model.max_length.input, data.example_index.release],

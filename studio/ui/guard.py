@@ -51,13 +51,23 @@ def guarded(fn):
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            token = policy.caller.set(_caller())
+            # gradio runs each step of a generator in its own context: the caller is set and reset around each
+            # step (a token reset in another context than it was made in raises), not across the yields.
+            who, steps = _caller(), fn(*args, **kwargs)
             try:
-                yield from fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - every failure reaches the user as a plain message
-                raise _plain(exc) from None
+                while True:
+                    token = policy.caller.set(who)
+                    try:
+                        item = next(steps)
+                    except StopIteration:
+                        return
+                    except Exception as exc:  # noqa: BLE001 - every failure reaches the user as a plain message
+                        raise _plain(exc) from None
+                    finally:
+                        policy.caller.reset(token)
+                    yield item
             finally:
-                policy.caller.reset(token)
+                steps.close()  # a closed page: the handler's own clean-up runs
     elif inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
         return fn  # the studio registers none; gradio's own async helpers check nothing of ours
     else:

@@ -32,6 +32,18 @@ MAIN = [("model", "base"), ("method", "name"), ("method", "r"), ("method", "alph
         ("training", "batch_size"), ("data", "max_length"), ("data", "system_prompt"), ("data", "paraphrases"),
         ("data", "question_forms"), ("data", "replay")]
 PREFERENCE = [("method", "objective"), ("method", "beta"), ("method", "init_adapter")]
+# The simple view: the few choices a domain expert makes. The rest of MAIN, and ADVANCED, sit under "Advanced".
+SIMPLE = [("model", "base"), ("method", "name"), ("training", "epochs"), ("data", "system_prompt")]
+# Choices in plain words, each saying what it costs; the recipe keeps the short names.
+CHOICE_WORDS = {
+    ("method", "name"): {"lora": "LoRA: a small add-on to the model. Fast, little memory (recommended)",
+                         "qlora": "QLoRA: the same add-on on a 4-bit copy of the model. Least memory, slower",
+                         "full": "Full: changes every weight. Most memory, slowest",
+                         "head": "Output layer only: fastest, learns least"},
+    ("method", "objective"): {"sft": "Learn the answers of a Q&A file",
+                              "dpo": "DPO: prefer the chosen answer of a preference file",
+                              "orpo": "ORPO: learn the chosen answers and prefer them"},
+}
 ADVANCED = [("data", "eval_size"), ("data", "rewrite_endpoint"), ("data", "rewrite_model"),
             ("model", "trust_remote_code")] + [
     ("training", f.name) for f in fields(SECTIONS["training"])
@@ -63,7 +75,8 @@ def make_component(section: str, name: str, value):
     if name == "init_adapter":
         return gr.Dropdown(choices=adapter_choices(value), allow_custom_value=True, **common)
     if meta.get("choices"):
-        return gr.Radio(choices=list(meta["choices"]), **common)
+        words = CHOICE_WORDS.get((section, name), {})
+        return gr.Radio(choices=[(words.get(c, c), c) for c in meta["choices"]], **common)
     if kind == "bool":
         return gr.Checkbox(**common)
     if kind == "int":
@@ -348,18 +361,22 @@ def build() -> ModelTab:
     comps[("method", "beta")].visible = comps[("method", "init_adapter")].visible = shown
     with gr.Row():
         with gr.Column():
-            for key in MAIN[:6]:
+            for key in SIMPLE[:2]:
                 comps[key] = make_component(*key, values[key])
         with gr.Column():
-            for key in MAIN[6:]:
+            for key in SIMPLE[2:]:
                 comps[key] = make_component(*key, values[key])
+    gr.Markdown("<small>These are the choices that matter most; the defaults are sized to your data. Every other "
+                "setting (rank, learning rate, batch, extra wordings, held-out size...) is in the Advanced section "
+                "below.</small>")
+    rest = [key for key in MAIN if key not in SIMPLE] + ADVANCED
     with gr.Accordion("Advanced", open=False), gr.Row():
-        half = (len(ADVANCED) + 1) // 2
+        half = (len(rest) + 1) // 2
         with gr.Column():
-            for key in ADVANCED[:half]:
+            for key in rest[:half]:
                 comps[key] = make_component(*key, values[key])
         with gr.Column():
-            for key in ADVANCED[half:]:
+            for key in rest[half:]:
                 comps[key] = make_component(*key, values[key])
     inputs = [comps[key] for key in FIELDS]
     problems = gr.Markdown(label="Checks")

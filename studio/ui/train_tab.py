@@ -138,6 +138,14 @@ def start(data_state: dict | None, *values) -> tuple:
     return gr.Dropdown(choices=run_choices(), value=run_id), ""
 
 
+def draft_ahead(data_state: dict | None, *values) -> None:
+    """After the data loads: its run's extra examples start drafting now, so Start trains within seconds."""
+    if not data_state or not data_state.get("examples"):
+        return
+    recipe, problems = recipe_from_values(values, data_state)
+    service.draft_ahead(None if problems else recipe, data_state.get("path"))
+
+
 def stop(run_id: str | None) -> None:
     try:
         service.stop(run_id or "")
