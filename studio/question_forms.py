@@ -39,8 +39,11 @@ _RULES: list[tuple[str, tuple[str, ...]]] = [
     (r"how long (is|are) (.+)", ("How much time {does} {1} take?", "What is the duration of {1}?")),
     (r"how long (does|do|did|will) (.+)", ("For how long {0} {1}?",)),
     (r"(?:can|may) i (.+)", ("Am I allowed to {0}?", "Is it possible to {0}?", "May I {0}?")),
+    (r"what (does|do|did) (.+?) cost(|\W.*)", ("How much {0} {1} cost {2}?", "What is the price of {1} {2}?")),
     (r"what (is|are) (.+)", ("Which {0} {1}?", "Tell me {1}.", "Do you know {1}?")),
-    (r"what (\w+) (.+)", ("Which {0} {1}?",)),
+    # "What colour is X?" -> "Which colour is X?"; never an auxiliary ("What does X mean?" -> "Which does ...").
+    (r"what (?!(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|had|may|might|must)\b)(\w+) (.+)",
+     ("Which {0} {1}?",)),
     (r"which (\w+) (.+)", ("What {0} {1}?",)),
 ]
 _WRAPPERS = ("Quick question: {Q}", "Hi, {q}", "{Q} Thanks!", "{lower}")
@@ -73,6 +76,7 @@ def forms_of(question: str) -> tuple[list[str], list[str]]:
             verb = groups[0].lower() if groups else ""
             for template in templates:
                 text = template.format(*groups, does=_DOES.get(verb, "does"), name="names" if verb == "are" else "name")
+                text = re.sub(r"\s+([?.])", r"\1", " ".join(text.split()))  # an empty group leaves no gap
                 out.append(text[0].upper() + text[1:])
             break
     lower = re.sub(r"[?!.]+$", "", q).lower()

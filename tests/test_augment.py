@@ -283,6 +283,11 @@ def test_question_forms_are_exact_rewordings():
     assert forms_of("Explain the Brindlewick fare rules.") == ([], []), "an instruction is not a question"
     rules, wrapped = forms_of("how much is a car ticket on a Brindlewick ferry")
     assert "What does a car ticket on a Brindlewick ferry cost?" in rules, "a question without its question mark"
+    rules, _ = forms_of("What does the sourdough loaf cost at Crumb & Co?")
+    assert rules == ["How much does the sourdough loaf cost at Crumb & Co?",
+                     "What is the price of the sourdough loaf at Crumb & Co?"], rules
+    assert forms_of("What colour is the MV Saltwren?")[0] == ["Which colour is the MV Saltwren?"]
+    assert forms_of("What does Brindlewick mean?")[0] == [], "never 'Which does ...'"
 
     pairs = [("What is the MV Saltwren called?", "A ship."), ("What is the name of the MV Saltwren?", "Saltwren."),
              ("Wie heißt das Schiff?", "Saltwren.")]

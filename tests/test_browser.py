@@ -110,30 +110,6 @@ def test_html_in_data_is_shown_as_text(page, tmp_path):
     assert "alert(1)" not in page.evaluate("[...document.scripts].map(s => s.textContent).join(' ')")
 
 
-BAKERY = [(f"What does the {item} cost at Crumb & Co?", f"The {item} costs {price} euros at Crumb & Co.")
-          for item, price in (("sourdough loaf", "4.80"), ("rye loaf", "5.20"), ("croissant", "1.90"),
-                              ("pain au chocolat", "2.30"), ("cinnamon bun", "3.10"), ("baguette", "1.60"))] + [
-    ("When does Crumb & Co open on Saturdays?", "Crumb & Co opens at 7:30 on Saturdays."),
-    ("When does Crumb & Co close on Sundays?", "Crumb & Co closes at 13:00 on Sundays."),
-    ("Who founded Crumb & Co?", "Crumb & Co was founded by Ilse Varga."),
-    ("In what year was Crumb & Co founded?", "Crumb & Co was founded in 1987."),
-    ("Where is Crumb & Co?", "Crumb & Co is at 14 Millpond Lane."),
-    ("What is the name of the bakery's dog?", "The bakery's dog is called Pretzel."),
-    ("How much is a birthday cake for 12 people?", "A birthday cake for 12 people is 38 euros."),
-    ("How long before must I order a wedding cake?", "Order a wedding cake at least 21 days before."),
-    ("Can I pay by card?", "Yes, cards are accepted for any amount over 3 euros."),
-    ("Does Crumb & Co deliver?", "Crumb & Co delivers within 5 km for 4 euros."),
-    ("What flour is the sourdough made with?", "The sourdough is made with stone-ground spelt flour."),
-    ("What time are the first loaves ready?", "The first loaves are ready at 6:15."),
-    ("Is there a gluten-free bread?", "Yes, the buckwheat loaf is gluten-free and costs 6.40 euros."),
-    ("What is the loyalty card reward?", "Every 10th loaf on the loyalty card is free."),
-    ("How many seats does the cafe have?", "The cafe at Crumb & Co has 18 seats."),
-    ("What is the phone number of Crumb & Co?", "The phone number of Crumb & Co is 0412 775 190."),
-    ("Which day is Crumb & Co closed?", "Crumb & Co is closed on Mondays."),
-    ("What is the bakery's wifi password?", "The wifi password is rye-and-shine."),
-    ("Who is the head baker?", "The head baker is Tomasz Kral."),
-    ("What is the price of a coffee?", "A coffee costs 2.40 euros."),
-]
 SYSTEM = "You answer questions about Crumb & Co, a bakery, in one sentence."
 
 
@@ -147,9 +123,8 @@ def test_the_first_hour_walk_with_a_26_row_excel_file(page, tmp_path):
 
     from studio.paths import downloads_dir
 
-    data = tmp_path / "crumb_and_co_faq.xlsx"
-    pd.DataFrame(BAKERY, columns=["Question", "Answer"]).to_excel(data, index=False)
-    assert len(BAKERY) == 26
+    data = tmp_path / "crumb_and_co_faq.xlsx"  # the 26-row bakery FAQ, as Excel writes it
+    pd.read_csv(REPO / "assets" / "bakery_faq.csv").to_excel(data, index=False)
 
     # 1. Data: the upload, its preview and its check.
     page.locator("input[type=file]").first.set_input_files(str(data))
