@@ -2,6 +2,7 @@
 
     python bench/learn.py                       # the default recipe, sized to the data, as a user gets it
     python bench/learn.py --set training.epochs=8 --set method.r=32   # try a variant
+    python bench/learn.py --domains             # every domain, each in its own process: per domain, per fact type
 
 Two held-out sets ask each fact twice in words the training data does not use (bench/learning/README.md):
 *everyday* questions keep the fact's own terms and change the question's form and order, as a customer
@@ -32,6 +33,102 @@ def key_hits(answers: list[str], keys: list[str]) -> list[bool]:
     return [k.lower() in a.lower() for a, k in zip(answers, keys, strict=True)]
 
 
+# The ferry facts are the ones the default recipe was tuned on; the others were written after it and never tuned on.
+TUNED_ON = {"ferry"}
+DOMAINS = REPO / "bench" / "learning" / "domains"
+
+
+def domain_files() -> dict[str, tuple[Path, Path, Path]]:
+    """{domain: (train, everyday, reworded)}."""
+    out = {"ferry": (REPO / "assets" / "sample_qa.csv", REPO / "bench" / "learning" / "heldout_everyday.csv",
+                     REPO / "bench" / "learning" / "heldout.csv")}
+    for folder in sorted(p for p in DOMAINS.iterdir() if p.is_dir()):
+        out[folder.name] = (folder / "train.csv", folder / "everyday.csv", folder / "reworded.csv")
+    return out
+
+
+def run_domains(overrides: list[str]) -> int:
+    """Each domain in its own process (same recipe, same machine, one after the other), then the tables."""
+    import subprocess
+
+    results = {}
+    for name, (train_csv, everyday, reworded) in domain_files().items():
+        print(f"== {name}", flush=True)
+        command = [sys.executable, __file__, "--data", str(train_csv), "--everyday", str(everyday), "--heldout",
+                   str(reworded), *[f"--set={item}" for item in overrides]]
+        proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        if proc.returncode or not lines:
+            print(proc.stdout[-2000:] + proc.stderr[-2000:])
+            return 1
+        results[name] = json.loads(lines[-1])
+    print_domains(results)
+    return 0
+
+
+def _pct(hits: float, n: float) -> str:
+    return f"{100 * hits / n:5.1f}%" if n else "    –"
+
+
+def print_domains(results: dict) -> None:
+    print(f"\n{'domain':20}{'tuned on':>9}{'everyday':>18}{'reworded':>18}{'values exact':>14}{'train s':>9}"
+          f"{'forgetting':>12}")
+    for name, r in results.items():
+        base, tuned = r["base_hit_rate"], r["tuned_hit_rate"]
+        exact, stated = r["values_exact"]
+        print(f"{name:20}{'yes' if name in TUNED_ON else 'no':>9}"
+              + "".join(f"{100 * base[s]:>8.1f}% →{100 * tuned[s]:>6.1f}%" for s in ("everyday", "reworded"))
+              + f"{_pct(exact, stated):>14}{r['train_seconds']:>9.1f}"
+              + f"{'flag' if r['forgetting_flag'] else 'ok':>12}")
+    held = [r for name, r in results.items() if name not in TUNED_ON]
+    mean = {s: sum(r["tuned_hit_rate"][s] for r in held) / len(held) for s in ("everyday", "reworded")}
+    base = {s: sum(r["base_hit_rate"][s] for r in held) / len(held) for s in ("everyday", "reworded")}
+    exact = sum(r["values_exact"][0] for r in held), sum(r["values_exact"][1] for r in held)
+    print(f"{'mean, held out':20}{'':>9}" + "".join(f"{100 * base[s]:>8.1f}% →{100 * mean[s]:>6.1f}%"
+                                                      for s in ("everyday", "reworded")) + f"{_pct(*exact):>14}")
+    kinds: dict = {}
+    for r in held:
+        for kind, sets in r["by_type"].items():
+            for label, (hits, n) in sets.items():
+                total = kinds.setdefault(kind, {}).setdefault(label, [0, 0])
+                total[0] += hits
+                total[1] += n
+    print(f"\n{'fact type (held out)':20}{'questions':>10}{'everyday':>10}{'reworded':>10}")
+    for kind, sets in sorted(kinds.items()):
+        e, w = sets.get("everyday", [0, 0]), sets.get("reworded", [0, 0])
+        print(f"{kind:20}{e[1] + w[1]:>10}{_pct(*e):>10}{_pct(*w):>10}")
+    print(json.dumps({"domains": {name: {k: r[k] for k in ("base_hit_rate", "tuned_hit_rate", "values_exact",
+                                                            "train_seconds", "forgetting_flag")}
+                                  for name, r in results.items()},
+                      "held_out_mean": {"base": base, "tuned": mean, "values_exact": list(exact)},
+                      "by_type": kinds, "tuned_on": sorted(TUNED_ON)}))
+
+
+def by_type(sets: dict) -> dict:
+    """{type: {set: [tuned hits, questions]}}: which kinds of fact (number, date, name, code, multi) carry over."""
+    out: dict = {}
+    for label, r in sets.items():
+        for kind, hit in zip(r["types"], r["tuned_hits"], strict=True):
+            counts = out.setdefault(kind, {}).setdefault(label, [0, 0])
+            counts[0] += int(hit)
+            counts[1] += 1
+    return out
+
+
+def values_exact(sets: dict) -> list[int]:
+    """[exact, stated]: of the tuned answers that state a number or code, how many state only the reference's (a
+    confidently wrong value, "28 days" for 27, is the worst answer a domain expert can get)."""
+    from studio.evaluate import stated_values, value_mismatch
+
+    stated = exact = 0
+    for r in sets.values():
+        for answer, reference in zip(r["tuned"], r["references"], strict=True):
+            if reference and stated_values(answer):
+                stated += 1
+                exact += value_mismatch(answer, reference) is None
+    return [exact, stated]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(REPO / "assets" / "sample_qa.csv"))
@@ -41,7 +138,12 @@ def main() -> int:
     parser.add_argument("--out", help="run folder (default: a temporary one)")
     parser.add_argument("--skip-base", action="store_true", help="answer with the tuned model only (faster)")
     parser.add_argument("--no-forgetting", action="store_true", help="skip the forgetting check (faster)")
+    parser.add_argument("--domains", action="store_true",
+                        help="every domain (the ferry facts and bench/learning/domains/*), each in its own process "
+                        "with the same --set, then the per-domain and per-type tables and one JSON line")
     args = parser.parse_args()
+    if args.domains:
+        return run_domains(args.set)
 
     from studio.chat import ChatModel
     from studio.defaults import size_to_data
@@ -73,12 +175,13 @@ def main() -> int:
         with open(path, encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
         questions, keys = [r["question"] for r in rows], [r["key"] for r in rows]
+        types, references = [r.get("type") or "other" for r in rows], [r.get("answer", "") for r in rows]
         base = ["" for _ in questions] if args.skip_base else model.generate_batch(questions, tuned=False,
                                                                                     max_new_tokens=48)
         tuned = model.generate_batch(questions, tuned=True, max_new_tokens=48)
         seen = [normalise(q) in taught for q in questions]
-        sets[label] = {"questions": questions, "keys": keys, "tuned": tuned, "seen": seen,
-                       "base_hits": key_hits(base, keys), "tuned_hits": key_hits(tuned, keys)}
+        sets[label] = {"questions": questions, "keys": keys, "tuned": tuned, "seen": seen, "types": types,
+                       "references": references, "base_hits": key_hits(base, keys), "tuned_hits": key_hits(tuned, keys)}
     gen_s = time.time() - t1
 
     forgetting = {}
@@ -118,7 +221,8 @@ def main() -> int:
     rate = {label: round(sum(r["tuned_hits"]) / len(r["keys"]), 3) for label, r in sets.items()}
     base_rate = {label: round(sum(r["base_hits"]) / len(r["keys"]), 3) for label, r in sets.items()}
     print(json.dumps({
-        "base_hit_rate": base_rate, "tuned_hit_rate": rate,
+        "base_hit_rate": base_rate, "tuned_hit_rate": rate, "by_type": by_type(sets),
+        "values_exact": values_exact(sets),
         "train_seconds": round(status.get("train_seconds", 0), 1), "final_loss": round(losses[-1], 4),
         "forgetting_flag": forgetting.get("flag"), "epochs": recipe.training.epochs,
         "learning_rate": recipe.training.learning_rate, "r": recipe.method.r, "method": recipe.method.name,

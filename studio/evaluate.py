@@ -47,7 +47,8 @@ def _rouge_l(prediction: str, reference: str) -> float:
 _VALUE = re.compile(r"(?:[A-Za-z]+[-/])?[A-Za-z]*\d(?:\w|[.,:/-](?=\w))*")
 
 
-def _values(text: str) -> set[str]:
+def stated_values(text: str) -> set[str]:
+    """The numbers and codes a text states, as compared: lower case, "1,000" as "1000"."""
     return {re.sub(r"(?<=\d),(?=\d{3}\b)", "", v).lower() for v in _VALUE.findall(str(text or ""))}
 
 
@@ -55,7 +56,7 @@ def value_mismatch(prediction: str, reference: str) -> str | None:
     """"says 28; the reference says 27" when the answer states a number or code the reference does not, in place
     of one the reference states: a confidently wrong value, the most dangerous miss a domain expert can get. An
     answer that states no value at all is a plain miss, not this."""
-    expected, stated = _values(reference), _values(prediction)
+    expected, stated = stated_values(reference), stated_values(prediction)
     missing, extra = sorted(expected - stated), sorted(stated - expected)
     if not (missing and extra):
         return None
