@@ -54,9 +54,14 @@ def own_system_prompt(recipe: Recipe, data_path: str | Path, example) -> str:
     """A system prompt of the user's own, named after the data ("You answer questions about the bakery."), in place
     of the base model's persona ("You are SmolLM, trained by Hugging Face") that its template adds when none is
     given: the same line then goes into training, chat, evaluation, the card and every export. Empty for a base
-    model whose chat template takes no system turn (older Gemma and Mistral ones), or whose tokenizer cannot load."""
+    model whose chat template takes no system turn (older Gemma and Mistral ones), whose tokenizer cannot load, or
+    that this studio refuses (a shared studio's checks come first)."""
     from studio.data import template_problem
     from studio.models import load_tokenizer
+    from studio.policy import recipe_problems
+
+    if recipe_problems(recipe):  # a shared studio loads no tokenizer from a folder or code it refuses to train with
+        return ""
 
     words = [w for w in re.split(r"[\W_]+", Path(str(data_path)).stem) if w and w.lower() not in _NOT_A_TOPIC
              and not w.isdigit()]
