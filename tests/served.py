@@ -40,7 +40,10 @@ def serve(exposed: bool = False, **env: str):
         try:
             yield f"http://127.0.0.1:{port}/"
         finally:
+            from studio.predraft import predraft
+
             demo.close()
+            predraft.cancel()  # drafting begun by a load here must not run on into other tests
     finally:
         policy.configure("127.0.0.1", has_login=False)
         for key, value in saved.items():

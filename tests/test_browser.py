@@ -50,7 +50,10 @@ def url(tmp_path_factory):
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
+        from studio.predraft import predraft
+
         demo.close()
+        predraft.cancel()  # a load drafts ahead in this process: it must not run on into the next module's tests
         jobs.wait(120)
         if saved is None:
             os.environ.pop("STUDIO_RUNS", None)
