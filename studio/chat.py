@@ -16,7 +16,7 @@ import torch
 from studio import runs
 from studio.hardware import generation_threads, on_fresh_thread, torch_threads
 from studio.kernels.fast_decode import decoding, use_four_bit_decoding
-from studio.models import load_model, load_tokenizer
+from studio.models import build_lock, load_model, load_tokenizer
 from studio.recipe import load as load_recipe
 
 _cache: OrderedDict[str, ChatModel] = OrderedDict()
@@ -61,7 +61,8 @@ class ChatModel:
             from peft import PeftModel
 
             self.tokenizer = load_tokenizer(base, log=lambda _: None)
-            self.model = PeftModel.from_pretrained(load_model(base, load_as, log=lambda _: None), str(weights))
+            with build_lock:  # the adapter's layers too (see models.build_lock)
+                self.model = PeftModel.from_pretrained(load_model(base, load_as, log=lambda _: None), str(weights))
         elif weights is not None:
             method = "full"
             self.tokenizer = load_tokenizer(base, log=lambda _: None)

