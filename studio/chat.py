@@ -61,8 +61,9 @@ class ChatModel:
             from peft import PeftModel
 
             self.tokenizer = load_tokenizer(base, log=lambda _: None)
+            base_model = load_model(base, load_as, log=lambda _: None)  # takes the lock itself, after any conversion
             with build_lock:  # the adapter's layers too (see models.build_lock)
-                self.model = PeftModel.from_pretrained(load_model(base, load_as, log=lambda _: None), str(weights))
+                self.model = PeftModel.from_pretrained(base_model, str(weights))
         elif weights is not None:
             method = "full"
             self.tokenizer = load_tokenizer(base, log=lambda _: None)
