@@ -209,7 +209,8 @@ def _text(value) -> str:
 
 
 def evaluate_file(run_dir: str | Path, data_file: str | Path, max_new_tokens: int = 96,
-                  max_questions: int | None = None, progress: Progress | None = None) -> dict:
+                  max_questions: int | None = None, progress: Progress | None = None,
+                  turn: Callable[[], AbstractContextManager] = nullcontext) -> dict:
     """Evaluate on a file of questions, with reference answers (scored) or without (answers only).
 
     A `key` column names the fact an answer must contain ("1873"); it makes `contains` robust to answers
@@ -247,7 +248,7 @@ def evaluate_file(run_dir: str | Path, data_file: str | Path, max_new_tokens: in
     if max_questions is not None and len(questions) > max_questions:
         raise ValueError(f"{path.name} has {len(questions):,} questions; this studio answers at most {max_questions:,} "
                          "in one evaluation (STUDIO_MAX_EVAL_QUESTIONS). Split the file.")
-    result = evaluate_questions(run_dir, questions, references, keys, max_new_tokens, progress)
+    result = evaluate_questions(run_dir, questions, references, keys, max_new_tokens, progress, turn)
     result["source"] = path.name
     return result
 

@@ -103,7 +103,6 @@ class Predraft:
 
     @staticmethod
     def _draft(recipe: Recipe, data_path: Path, folder: Path, stop: threading.Event) -> None:
-        from studio.drafts import StoppedWhileDrafting
         from studio.hardware import training_threads
         from studio.jobs import warm_training_imports
         from studio.train import data_model_rows
@@ -112,10 +111,8 @@ class Predraft:
         try:
             with training_threads():
                 data_model_rows(recipe, data_path, folder, lambda _: None, stop)
-        except StoppedWhileDrafting:
-            pass
-        except Exception:  # noqa: BLE001 - drafting ahead is a shortcut: the run drafts again and reports problems
-            pass
+        except Exception:  # noqa: BLE001 - cancelled (StoppedWhileDrafting), or failed: drafting ahead is a shortcut,
+            pass            # and the run drafts again and reports any problem itself
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

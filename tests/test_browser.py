@@ -91,6 +91,19 @@ def errors_shown(page) -> list[str]:
     return [t for t in page.locator("body").inner_text().splitlines() if t.strip() == "Error"]
 
 
+def wait_for_run(page, label: str, exact: bool = False) -> None:
+    """The run dropdown under `label` shows the walk's run (named after the crumb_and_co file)."""
+    page.wait_for_function("(el) => el.value.includes('crumb')", arg=page.get_by_label(label, exact=exact)
+                           .element_handle(), timeout=30_000)
+
+
+def set_number(page, label: str, value: int) -> None:
+    """A slider's number box, typed in as a user does."""
+    box = page.get_by_label(f"number input for {label}", exact=True)
+    box.fill(str(value))
+    box.press("Tab")
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -165,11 +178,8 @@ def test_the_first_hour_walk_with_a_26_row_excel_file(page, tmp_path):
 
     # 4. Chat: both panes active within 2 s of the question.
     page.get_by_role("tab", name="4. Chat").click()
-    run = page.get_by_label("Trained run")
-    page.wait_for_function("(el) => el.value.includes('crumb')", arg=run.element_handle(), timeout=30_000)
-    tokens = page.get_by_label("number input for Max new tokens")
-    tokens.fill("16")
-    tokens.press("Tab")
+    wait_for_run(page, "Trained run")
+    set_number(page, "Max new tokens", 16)
     question = page.get_by_label("Your question", exact=True)
     question.fill("Who founded the bakery Crumb & Co?")
     question.press("Enter")
@@ -183,11 +193,8 @@ def test_the_first_hour_walk_with_a_26_row_excel_file(page, tmp_path):
 
     # 5. Evaluate: a count on screen within 2 s; the verdict names the rewordings.
     page.get_by_role("tab", name="5. Evaluate").click()
-    page.wait_for_function("(el) => el.value.includes('crumb')", arg=page.get_by_label("Run", exact=True)
-                           .element_handle(), timeout=30_000)
-    tokens = page.get_by_label("number input for Max new tokens per answer")
-    tokens.fill("24")
-    tokens.press("Tab")
+    wait_for_run(page, "Run", exact=True)
+    set_number(page, "Max new tokens per answer", 24)
     page.get_by_role("button", name="Evaluate", exact=True).click()
     page.wait_for_function("() => /Reading the questions|\\d+ of \\d+ done/.test(document.body.innerText)",
                            timeout=2_000)
@@ -199,8 +206,7 @@ def test_the_first_hour_walk_with_a_26_row_excel_file(page, tmp_path):
 
     # 6. Export: each step named as it runs; the Modelfile carries the user's system prompt.
     page.get_by_role("tab", name="6. Runs & export").click()
-    page.wait_for_function("(el) => el.value.includes('crumb')", arg=page.get_by_label("Export run")
-                           .element_handle(), timeout=30_000)
+    wait_for_run(page, "Export run")
     page.get_by_role("button", name="GGUF q8_0 + Modelfile (.zip)").click()
     page.get_by_text(re.compile(r"Step \d of 5")).first.wait_for(timeout=10_000)
     page.get_by_text(re.compile("Ready in")).first.wait_for(timeout=300_000)
@@ -233,3 +239,132 @@ def test_a_reload_keeps_the_data_and_the_settings(page):
     page.wait_for_function("(el) => el.value === '200'", arg=page.get_by_label("Max length (tokens)").first
                            .element_handle(), timeout=30_000)
     shot(page, "5_after_reload")
+
+
+# Visible text outside what the user brought (their table's cells, chat turns, example questions, typed values and
+# code): what the studio itself wrote on the page.
+STUDIO_TEXT = """() => {
+  const skip = 'table, .table-wrap, [data-testid=bot], [data-testid=user], .gallery, .cm-editor, code, pre, '
+             + 'textarea, input, select, option, .textfield';
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!el || el.closest(skip) || !el.getClientRects().length) continue;
+    if (getComputedStyle(el).visibility === 'hidden') continue;
+    const text = node.nodeValue.trim();
+    if (text) out.push(text);
+  }
+  return out;
+}"""
+
+
+RUN_NAME = re.compile(r"\S*\d{8}-\d{6}\S*")  # a run's name: made of the user's file name
+VIETNAMESE = re.compile(r"[ăâđêôơưàáảãạèéẻẽẹìíỉĩịòóỏõọùúủũụỳýỷỹỵ]", re.IGNORECASE)
+
+
+def english_left(page) -> list[str]:
+    """The studio's own lines that read as English: a common English word in a line with no Vietnamese letter, or
+    three of them in any line ("to", "do", "in" are Vietnamese words too)."""
+    from studio.ui import lang
+
+    left = set()
+    for text in page.evaluate(STUDIO_TEXT):
+        words = {w.lower() for w in lang._COMMON_ENGLISH.findall(RUN_NAME.sub("", text))}
+        if (words and not VIETNAMESE.search(text)) or len(words) >= 3:
+            left.add(text)
+    return sorted(left)
+
+
+def test_the_walk_in_vietnamese_has_no_english_left(browser, url, tmp_path):
+    """A browser set to Vietnamese gets the whole walk in Vietnamese: every tab, empty and filled, the progress of
+    training, evaluation and export, the verdict. Only the user's own data (their questions, the model's answers,
+    names) stays as it was. The switch at the top turns the page to English and back."""
+    import pandas as pd
+
+    from studio.ui import lang
+
+    data = tmp_path / "crumb_and_co_faq.xlsx"
+    pd.read_csv(REPO / "assets" / "bakery_faq.csv").to_excel(data, index=False)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="vi-VN")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    found: dict[str, list[str]] = {}
+
+    def check(stage: str) -> None:
+        page.wait_for_timeout(300)
+        shot(page, f"vi_{stage}")
+        if left := english_left(page):
+            found[stage] = left
+
+    try:
+        page.goto(url)
+        page.get_by_role("tab", name="1. Dữ liệu").wait_for()
+        assert page.title().startswith("Studio: tinh chỉnh")
+        check("0_empty")
+        for tab in ("2. Mô hình & phương pháp", "3. Huấn luyện", "4. Trò chuyện", "5. Đánh giá", "6. Các lượt & xuất"):
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_timeout(800)
+            check(f"0_empty_{tab[0]}")
+
+        page.get_by_role("tab", name="1. Dữ liệu").click()
+        page.locator("input[type=file]").first.set_input_files(str(data))
+        page.get_by_text("26 trên 26 hàng dùng được").wait_for()
+        page.locator(".js-plotly-plot").first.wait_for()
+        check("1_data")
+
+        page.get_by_role("tab", name="2. Mô hình & phương pháp").click()
+        page.get_by_text("Đã chỉnh theo 26 ví dụ huấn luyện của bạn").wait_for(timeout=60_000)
+        page.get_by_text("Nâng cao", exact=True).click()
+        for label, value in (("Số bước tối đa", "3"), ("Độ dài tối đa (token)", "96")):
+            field = page.get_by_label(label).first
+            field.fill(value)
+            field.press("Tab")
+        page.get_by_text("Công thức hợp lệ.").wait_for()
+        check("2_model")
+
+        page.get_by_role("tab", name="3. Huấn luyện").click()
+        page.get_by_role("button", name="Bắt đầu huấn luyện").click()
+        page.wait_for_function("() => /(Đang chờ bắt đầu|Đang đọc dữ liệu|Đang soạn thêm ví dụ|Đang huấn luyện)"
+                               "[^\\n]*từ lúc bấm Bắt đầu/.test(document.body.innerText)", timeout=2_500)
+        check("3_train_running")
+        page.get_by_text("Trả lời đúng câu hỏi của bạn hỏi bằng lời khác").first.wait_for(timeout=240_000)
+        check("3_train_done")
+
+        page.get_by_role("tab", name="4. Trò chuyện").click()
+        wait_for_run(page, "Lượt đã huấn luyện")
+        set_number(page, "Số token mới tối đa", 16)
+        question = page.get_by_label("Câu hỏi của bạn", exact=True)
+        question.fill("Who founded the bakery Crumb & Co?")
+        question.press("Enter")
+        bots = "[...document.querySelectorAll('[data-testid=bot]')]"
+        page.wait_for_function(f"() => {bots}.length >= 2 && {bots}.every(m => m.innerText.trim().length > 0 "
+                               "&& !m.innerText.includes('⏳'))", timeout=120_000)
+        check("4_chat")
+
+        page.get_by_role("tab", name="5. Đánh giá").click()
+        wait_for_run(page, "Lượt", exact=True)
+        set_number(page, "Số token mới tối đa mỗi câu trả lời", 16)
+        page.get_by_role("button", name="Đánh giá", exact=True).click()
+        page.wait_for_function("() => /xong \\d+ trên \\d+/.test(document.body.innerText)", timeout=60_000)
+        check("5_evaluate_running")
+        page.wait_for_function("() => { const t = document.body.innerText; return !t.includes('đến giờ)') && "
+                               "/Trả lời đúng câu hỏi của bạn hỏi bằng lời khác: \\d+ trên \\d+/.test(t); }",
+                               timeout=240_000)
+        check("5_evaluate")
+
+        page.get_by_role("tab", name="6. Các lượt & xuất").click()
+        wait_for_run(page, "Xuất lượt")
+        page.get_by_role("button", name="Adapter (.zip)").click()
+        page.get_by_text(re.compile("Xong trong")).first.wait_for(timeout=120_000)
+        check("6_export")
+        assert not [t for t in page.locator("body").inner_text().splitlines() if t.strip() in ("Error", "Lỗi")]
+
+        # The switch: English for this browser from now on, whatever its language; then back.
+        page.get_by_text("English", exact=True).click()
+        page.get_by_role("tab", name="1. Data").wait_for()
+        page.get_by_text("Tiếng Việt", exact=True).click()
+        page.get_by_role("tab", name="1. Dữ liệu").wait_for()
+    finally:
+        context.close()
+    assert not found, f"English left on the Vietnamese page: {found}; not in the catalogue: {sorted(lang.misses)}"

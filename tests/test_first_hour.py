@@ -4,6 +4,7 @@ does, how far it is and how long is left; the verdict on a small upload is hones
 from __future__ import annotations
 
 import re
+import time
 
 from studio import runs
 
@@ -251,3 +252,59 @@ def test_a_streamed_handler_runs_each_step_in_whatever_context_gradio_gives_it()
     with pytest.raises(StopIteration):
         contextvars.copy_context().run(next, steps)
     assert policy.caller.get() == "local"
+
+
+def test_a_restarted_studio_opens_the_file_the_browser_had_loaded(tmp_path, pairs_csv):
+    """The browser keeps only the token: a new process on the same STUDIO_HOME (an app restart) finds the kept copy
+    and opens it as it was."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "STUDIO_HOME": str(tmp_path / "home")}
+    keep = ("import sys; from studio.ui import data_tab; state = data_tab.open_data(sys.argv[1], None, 'qa.csv')[0];"
+            " print(data_tab.remembered(state)['token'])")
+    token = subprocess.run([sys.executable, "-c", keep, str(pairs_csv)], env=env, capture_output=True, text=True,
+                           check=True, cwd=Path(__file__).parents[1]).stdout.strip().splitlines()[-1]
+    reopen = ("import sys; from studio.ui import data_tab; out = data_tab.restore({'token': sys.argv[1]});"
+              " print(out[0]['examples'] if isinstance(out[0], dict) else 'nothing')")
+    shown = subprocess.run([sys.executable, "-c", reopen, token], env=env, capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).parents[1]).stdout.strip().splitlines()[-1]
+    assert shown == "12"
+
+
+def test_a_model_loaded_while_the_estimate_builds_its_meta_copy_waits_and_has_real_weights(tiny_model_dir,
+                                                                                           monkeypatch):
+    """Drafting ahead loads the base model while the Model tab's estimate builds its copy on the meta device;
+    transformers builds under process-wide switches, so the two used to mix ("Cannot copy out of meta tensor" in
+    every later run). The load waits for the meta build (models.build_lock) and gets real weights."""
+    import threading
+
+    import transformers
+
+    from studio import estimate
+    from studio.models import load_model
+
+    order: list[str] = []
+    building = threading.Event()
+    original = transformers.AutoModelForCausalLM.from_config
+
+    def slow_meta_build(*args, **kwargs):
+        building.set()
+        time.sleep(1.0)  # the load below starts meanwhile
+        model = original(*args, **kwargs)
+        order.append("meta copy built")
+        return model
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_config", slow_meta_build)
+    estimate._meta_counts.cache_clear()
+    meta = threading.Thread(target=estimate._meta_counts, args=(str(tiny_model_dir), "lora", 4, "all-linear", False))
+    meta.start()
+    assert building.wait(30)
+    model = load_model(str(tiny_model_dir), "lora", log=lambda _: None)
+    order.append("model loaded")
+    meta.join(30)
+    estimate._meta_counts.cache_clear()
+    assert order == ["meta copy built", "model loaded"]
+    assert not any(p.is_meta for p in model.parameters())

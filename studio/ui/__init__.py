@@ -32,6 +32,20 @@ def md_escape(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
 
 
+def info(message: str) -> None:
+    """A passing note on the page, in the caller's language."""
+    from studio.ui import lang
+
+    gr.Info(lang.translate(message, lang.current()))
+
+
+def warn(message: str) -> None:
+    """A warning on the page that leaves the event running, in the caller's language."""
+    from studio.ui import lang
+
+    gr.Warning(lang.translate(message, lang.current()))
+
+
 def streamed(work: Callable[[Callable], Any], show: Callable[..., Any]) -> Iterator:
     """Run `work(report)` (an evaluation, an export) on its own thread and yield `show(*args, seconds)` for each
     `report(*args)` it makes, so the page counts and fills in while it runs; returns what `work` returned. The

@@ -44,6 +44,7 @@ from studio.ui import (
     chat_tab,
     data_tab,
     eval_tab,
+    lang,
     model_tab,
     runs_tab,
     train_tab,
@@ -132,9 +133,13 @@ def build_app() -> gr.Blocks:
     # Gradio's own copies of uploads and downloads: swept every hour, anything older than a day goes.
     with gr.Blocks(title="Studio: fine-tune a small LLM on your Q&A", delete_cache=(3600, 86400)) as demo:
         landing = policy.demo_mode()
-        gr.Markdown(DEMO_LANDING if landing else
-                    "# Studio\nTeach a language model your questions and answers: load data, pick a method, "
-                    "train, then compare the model before and after.")
+        with gr.Row(equal_height=False):
+            gr.Markdown(DEMO_LANDING if landing else
+                        "# Studio\nTeach a language model your questions and answers: load data, pick a method, "
+                        "train, then compare the model before and after.", scale=6)
+            switch = gr.Radio([(name, code) for code, name in lang.LANGS.items()], value="en", show_label=False,
+                              container=False, elem_id=lang.SWITCH_ID, scale=1, min_width=180)
+        switch.input(None, inputs=[switch], js=lang.SWITCH_JS, api_visibility="private")
         with gr.Tabs(selected="chat" if landing else None):
             with gr.Tab("1. Data"):
                 data = data_tab.build()
@@ -160,16 +165,16 @@ def build_app() -> gr.Blocks:
         settings, held = gr.BrowserState(None, storage_key="studio-settings"), gr.State(None)
         restored = demo.load(lambda saved, kept: (*data_tab.restore(saved), kept), inputs=[data.saved, settings],
                              outputs=[*data.outputs, held], api_visibility="private")
+        # Sized first: the example view then shows the system prompt the run will train with, not the base model's.
         for event in [*data.loaded, restored]:
-            sized = (event.then(data_tab.analyse, inputs=analyse_inputs, outputs=analyse_outputs,
-                                api_visibility="private")
-                     .then(model_tab.size_to, inputs=summary_inputs, outputs=[*model.inputs, model.sized_note],
-                           api_visibility="private"))
+            sized = event.then(model_tab.size_to, inputs=summary_inputs, outputs=[*model.inputs, model.sized_note],
+                               api_visibility="private")
             if event is restored:
                 sized = sized.then(model_tab.restore_settings, inputs=[held], outputs=model.inputs,
                                    api_visibility="private")
-            (sized.then(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs,
-                        api_visibility="private")
+            (sized.then(data_tab.analyse, inputs=analyse_inputs, outputs=analyse_outputs, api_visibility="private")
+             .then(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs,
+                   api_visibility="private")
              .then(train_tab.draft_ahead, inputs=summary_inputs, show_progress="hidden", api_visibility="private"))
         gr.on([c.change for c in model.inputs], lambda *values: list(values), inputs=model.inputs,
               outputs=[settings], trigger_mode="always_last", show_progress="hidden", api_visibility="private")

@@ -20,7 +20,7 @@ from studio import policy
 from studio.data import DocumentError, read_document, split_passages
 from studio.docqa import draft_pairs, write_pairs_csv
 from studio.paths import studio_home
-from studio.ui import MODEL_EVENTS, md_escape, warm_imports
+from studio.ui import MODEL_EVENTS, lang, md_escape, warm_imports
 
 DOCUMENT_TYPES = [".txt", ".md", ".pdf", ".docx"]
 COLUMNS = ["question", "answer"]
@@ -57,13 +57,14 @@ def draft(passages: list[str], model: str, endpoint: str, api_key: str, per_pass
 
     if not endpoint:
         warm_imports()
-    progress((0, len(passages)), desc="Drafting", unit="passages")
+    chosen = lang.current()
+    desc, unit = lang.translate("Drafting", chosen), lang.translate("passages", chosen)
+    progress((0, len(passages)), desc=desc, unit=unit)
     try:
         with policy.model_turns.turn("the drafting"):
             result = draft_pairs(passages, model=model, endpoint=endpoint or None, api_key=api_key or None,
                                  per_passage=min(max(int(per_passage), 1), 5), max_new_tokens=max_new_tokens,
-                                 progress=lambda done, total: progress((done, total), desc="Drafting",
-                                                                       unit="passages"))
+                                 progress=lambda done, total: progress((done, total), desc=desc, unit=unit))
     except ModelError as exc:
         raise gr.Error(str(exc)) from None
     frame = pd.DataFrame([[p["question"], p["answer"]] for p in result.pairs], columns=COLUMNS, dtype=str)

@@ -14,7 +14,7 @@ import pandas as pd
 from studio import policy, runs, service
 from studio.card import write_card
 from studio.evaluate import Progress, evaluate_file, evaluate_heldout, forgetting_check, format_forgetting, format_table
-from studio.ui import MODEL_EVENTS, md_escape, streamed
+from studio.ui import MODEL_EVENTS, md_escape, streamed, warn
 
 ROW_COLUMNS = ["⚠ tuned states a wrong value", "question", "reference", "base answer", "tuned answer", "base ✓",
                "tuned ✓"]
@@ -83,12 +83,14 @@ def evaluate_run(run_id: str | None, eval_file: str | None, max_new_tokens: int)
     if runs.final_weights(run_dir) is None:
         raise gr.Error("This run has no trained weights yet; wait for it to finish or resume it.")
 
+    def turn():  # one per chunk of questions: a chat asked meanwhile waits for a chunk, not the whole evaluation
+        return policy.model_turns.turn("the evaluation")
+
     def work(progress: Progress) -> dict:
-        with policy.model_turns.turn("the evaluation"):
-            if not eval_file:
-                return evaluate_heldout(run_dir, max_new_tokens=max_new_tokens, progress=progress)
-            report = evaluate_file(run_dir, eval_file, max_new_tokens=max_new_tokens,
-                                   max_questions=policy.limits().eval_questions, progress=progress)
+        if not eval_file:
+            return evaluate_heldout(run_dir, max_new_tokens=max_new_tokens, progress=progress, turn=turn)
+        report = evaluate_file(run_dir, eval_file, max_new_tokens=max_new_tokens,
+                               max_questions=policy.limits().eval_questions, progress=progress, turn=turn)
         report["source"] = f"your file ({md_escape(eval_file.rsplit('/', 1)[-1])})"
         runs.write_json_atomic(run_dir / "eval.json", report)
         return report
@@ -114,7 +116,7 @@ def check_forgetting(run_id: str | None) -> Iterator[str]:
         "asking general questions", done, total, seconds))
     write_card(run_dir)
     if report.get("flag"):
-        gr.Warning(report["message"])
+        warn(report["message"])
     yield format_forgetting(report)
 
 

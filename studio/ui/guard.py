@@ -21,6 +21,7 @@ import re
 import gradio as gr
 
 from studio import policy
+from studio.ui import lang
 
 log = logging.getLogger("studio")
 
@@ -38,16 +39,21 @@ def _caller() -> str:
 
 def _plain(exc: Exception) -> gr.Error:
     if isinstance(exc, gr.Error):
+        exc.message = lang.translate(exc.message, lang.current()) if isinstance(exc.message, str) else exc.message
         return exc
     if isinstance(exc, policy.UserError):
-        return gr.Error(str(exc))
+        return gr.Error(lang.translate(str(exc), lang.current()))
     log.exception("unexpected error in an event handler")
-    return gr.Error(f"Something went wrong ({type(exc).__name__}). Nothing was changed; the details are in the "
-                    "studio's log. Try again, and report it if it happens again.")
+    return gr.Error(lang.translate(f"Something went wrong ({type(exc).__name__}). Nothing was changed; the details "
+                                   "are in the studio's log. Try again, and report it if it happens again.",
+                                   lang.current()))
 
 
-def guarded(fn):
-    """`fn` with the caller recorded and every error turned into a plain message; the same kind of callable."""
+def guarded(fn, kinds: list[str] | None = None):
+    """`fn` with the caller recorded, its outputs in the caller's language (`kinds`: its output components' block
+    names) and every error turned into a plain message; the same kind of callable."""
+    if kinds:
+        fn = _translated(fn, kinds)
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -84,11 +90,31 @@ def guarded(fn):
     return wrapper
 
 
+def _translated(fn, kinds: list[str]):
+    """`fn` whose outputs read in the language of the request it serves."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def steps(*args, **kwargs):
+            chosen, inner = lang.current(), fn(*args, **kwargs)
+            try:
+                for item in inner:
+                    yield lang.translate_outputs(item, kinds, chosen)
+            finally:
+                inner.close()
+        return steps
+
+    @functools.wraps(fn)
+    def once(*args, **kwargs):
+        return lang.translate_outputs(fn(*args, **kwargs), kinds, lang.current())
+    return once
+
+
 def guard_events(demo: gr.Blocks) -> gr.Blocks:
     """Wrap every event the app registered, so none can be called around the policy."""
     for block_fn in demo.fns.values():
         if block_fn.fn is not None and not getattr(block_fn.fn, "__studio_guarded__", False):
-            block_fn.fn = guarded(block_fn.fn)
+            kinds = [c.get_block_name() for c in block_fn.outputs]
+            block_fn.fn = guarded(block_fn.fn, kinds)
     return demo
 
 
@@ -120,9 +146,12 @@ class Shield:
                     raise _BodyTooLarge
             return message
 
-        wants_page = scope.get("method") == "GET" and scope.get("path", "").rstrip("/") in ("", "/gradio_api")
+        path = scope.get("path", "").rstrip("/")
+        wants_page = scope.get("method") == "GET" and path in ("", "/gradio_api", "/config", "/gradio_api/config")
+        language = lang.choose(headers.get(b"cookie", b"").decode("latin-1"),
+                               headers.get(b"accept-language", b"").decode("latin-1"))
         try:
-            await self.app(scope, capped_receive, _login_page_filter(send) if wants_page else send)
+            await self.app(scope, capped_receive, _page_filter(send, language) if wants_page else send)
         except _BodyTooLarge:
             await _too_large(send, cap)
 
@@ -144,8 +173,27 @@ async def _too_large(send, cap: int) -> None:
         pass  # the response had started already; the connection closes with it
 
 
-def _login_page_filter(send):
-    """The page a visitor gets before logging in carries gradio's API description; drop it from that page only."""
+_CONFIG = re.compile(rb"<script>window\.gradio_config = (.*?);</script>", re.DOTALL)
+
+
+def _in_language(body: bytes, language: str) -> bytes:
+    """The page (or its configuration) with every label, heading and help text in `language`."""
+    import orjson
+    from gradio.routes import toorjson
+
+    if body.lstrip().startswith(b"{"):
+        return orjson.dumps(lang.translate_config(orjson.loads(body), language))
+    found = _CONFIG.search(body)
+    if found is None:
+        return body
+    config = lang.translate_config(orjson.loads(found.group(1)), language)
+    page = body[:found.start()] + b"<script>window.gradio_config = " + str(toorjson(config)).encode() + b";</script>"
+    return page + lang.page_script(language).encode() + body[found.end():]
+
+
+def _page_filter(send, language: str):
+    """The page in the visitor's language; and the page a visitor gets before logging in carries gradio's API
+    description: drop it from that page only."""
     start: dict | None = None
     chunks: list[bytes] = []
 
@@ -162,6 +210,8 @@ def _login_page_filter(send):
         body = b"".join(chunks)
         if b'"auth_required":true' in body.replace(b" ", b""):
             body = _API_INFO.sub(b"<script>window.gradio_api_info = null;</script>", body)
+        if language != "en" and start.get("status") == 200:
+            body = _in_language(body, language)
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         await send({**start, "headers": headers + [(b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

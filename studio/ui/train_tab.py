@@ -15,7 +15,7 @@ import gradio as gr
 
 from studio import runs, service
 from studio.jobs import jobs
-from studio.ui import md_escape
+from studio.ui import info, md_escape, warn
 from studio.ui.model_tab import recipe_from_values
 
 STATE_ICON = {"queued": "⏳", "running": "🏃", "stopping": "⏸️", "stopped": "⏹️", "failed": "❌", "done": "✅",
@@ -134,7 +134,7 @@ def start(data_state: dict | None, *values) -> tuple:
         run_id = service.start(recipe, data_state["path"] if data_state else None)
     except service.UserError as exc:
         raise gr.Error(str(exc)) from None
-    gr.Info(f"Started run {run_id}.")
+    info(f"Started run {run_id}.")
     return gr.Dropdown(choices=run_choices(), value=run_id), ""
 
 
@@ -150,9 +150,9 @@ def stop(run_id: str | None) -> None:
     try:
         service.stop(run_id or "")
     except service.UserError as exc:
-        gr.Warning(str(exc))
+        warn(str(exc))
         return
-    gr.Info("Stopping after the current step; a checkpoint is saved so you can resume.")
+    info("Stopping after the current step; a checkpoint is saved so you can resume.")
 
 
 def resume(run_id: str | None) -> tuple:
@@ -190,7 +190,8 @@ def build(data_state: gr.State, recipe_inputs: list, demo: gr.Blocks) -> TrainTa
     status = gr.Markdown()
     progress = gr.HTML()
     plot = gr.Plot(label="Loss")
-    log = gr.Textbox(label="Log", lines=10, max_lines=10, interactive=False, autoscroll=True)
+    with gr.Accordion("Log (details)", open=False):  # the trainer's own lines: for whoever wants them
+        log = gr.Textbox(label="Log", lines=10, max_lines=10, interactive=False, autoscroll=True, show_label=False)
     seen = gr.State("")
     timer = gr.Timer(1.0)
 
