@@ -47,15 +47,19 @@ def domain_files() -> dict[str, tuple[Path, Path, Path]]:
     return out
 
 
-def run_domains(overrides: list[str]) -> int:
-    """Each domain in its own process (same recipe, same machine, one after the other), then the tables."""
+def run_domains(overrides: list[str], only: list[str] | None = None, fast: bool = False) -> int:
+    """Each domain in its own process (same recipe, same machine, one after the other), then the tables. `only`:
+    these domains; `fast`: no base answers and no forgetting check (for trying a change on the tuning domains)."""
     import subprocess
 
     results = {}
     for name, (train_csv, everyday, reworded) in domain_files().items():
+        if only and name not in only:
+            continue
         print(f"== {name}", flush=True)
         command = [sys.executable, __file__, "--data", str(train_csv), "--everyday", str(everyday), "--heldout",
-                   str(reworded), *[f"--set={item}" for item in overrides]]
+                   str(reworded), *[f"--set={item}" for item in overrides],
+                   *(["--skip-base", "--no-forgetting"] if fast else [])]
         proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode or not lines:
@@ -80,7 +84,7 @@ def print_domains(results: dict) -> None:
               + "".join(f"{100 * base[s]:>8.1f}% →{100 * tuned[s]:>6.1f}%" for s in ("everyday", "reworded"))
               + f"{_pct(exact, stated):>14}{r['train_seconds']:>9.1f}"
               + f"{'flag' if r['forgetting_flag'] else 'ok':>12}")
-    held = [r for name, r in results.items() if name not in TUNED_ON]
+    held = [r for name, r in results.items() if name not in TUNED_ON] or list(results.values())
     mean = {s: sum(r["tuned_hit_rate"][s] for r in held) / len(held) for s in ("everyday", "reworded")}
     base = {s: sum(r["base_hit_rate"][s] for r in held) / len(held) for s in ("everyday", "reworded")}
     exact = sum(r["values_exact"][0] for r in held), sum(r["values_exact"][1] for r in held)
@@ -141,9 +145,11 @@ def main() -> int:
     parser.add_argument("--domains", action="store_true",
                         help="every domain (the ferry facts and bench/learning/domains/*), each in its own process "
                         "with the same --set, then the per-domain and per-type tables and one JSON line")
+    parser.add_argument("--only", help="with --domains: a comma-separated list of domains (e.g. ferry,hr_handbook)")
     args = parser.parse_args()
     if args.domains:
-        return run_domains(args.set)
+        only = [d.strip() for d in args.only.split(",")] if args.only else None
+        return run_domains(args.set, only, fast=args.skip_base and args.no_forgetting)
 
     from studio.chat import ChatModel
     from studio.defaults import size_to_data

@@ -5,8 +5,8 @@
 Starts `python app.py` on a free port with a temporary STUDIO_HOME (the converted default model linked in),
 drives headless Debian Chromium with Playwright through Data -> Model & method -> Train (to the end, with the
 default recipe: a minute or two on a CPU) -> Chat -> Evaluate -> Runs & export, and writes one PNG per tab,
-1000 px wide, in English and then in Vietnamese (a browser set to Vietnamese; into OUT/vi). Nothing is faked:
-the figures on the screenshots are this machine's.
+1000 px wide, in English and then in Vietnamese (a browser set to Vietnamese, on the same run; into OUT/vi).
+Nothing is faked: the figures on the screenshots are this machine's.
 """
 
 from __future__ import annotations
@@ -72,7 +72,18 @@ WORDS = {
 }
 
 
-def walk(page, data: Path, out: Path, words: dict) -> None:
+def settled(page) -> None:
+    """Both chat panes hold a reply that has stopped growing (the tuned side streams after the base side)."""
+    page.wait_for_function(f"() => {BOTS}.length >= 2 && {BOTS}.every(m => m.innerText.trim().length > 0 "
+                           "&& !m.innerText.includes('⏳'))", timeout=120_000)
+    last = None
+    while (now := page.evaluate(f"() => {BOTS}.map(m => m.innerText).join('|')")) != last:
+        last = now
+        page.wait_for_timeout(1500)
+
+
+def walk(page, data: Path, out: Path, words: dict, train: bool) -> None:
+    """One language's walk; `train`: start the run (the second language shows the same run, trained once)."""
     tabs = words["tabs"]
     page.locator("input[type=file]").first.set_input_files(str(data))
     page.get_by_text(words["usable"]).wait_for(timeout=60_000)
@@ -83,7 +94,8 @@ def walk(page, data: Path, out: Path, words: dict) -> None:
     page.get_by_text(words["valid"]).wait_for(timeout=60_000)
     save(page, out, "2_model")
     page.get_by_role("tab", name=tabs[2]).click()
-    page.get_by_role("button", name=words["start"]).click()
+    if train:
+        page.get_by_role("button", name=words["start"]).click()
     page.get_by_text(words["verdict"]).first.wait_for(timeout=900_000)
     save(page, out, "3_train")
     page.get_by_role("tab", name=tabs[3]).click()
@@ -92,8 +104,7 @@ def walk(page, data: Path, out: Path, words: dict) -> None:
     question = page.get_by_label(words["question"], exact=True)
     question.fill(words["ask"])  # the data is English: so are its questions, in either language of the page
     question.press("Enter")
-    page.wait_for_function(f"() => {BOTS}.length >= 2 && {BOTS}.every(m => m.innerText.trim().length > 0 "
-                           "&& !m.innerText.includes('⏳'))", timeout=120_000)
+    settled(page)
     save(page, out, "4_chat")
     page.get_by_role("tab", name=tabs[4]).click()
     page.get_by_text(re.compile(rf"{words['verdict']}: \d+ {words['of']} \d+")).last.wait_for(timeout=60_000)
@@ -126,14 +137,14 @@ def main() -> int:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                  args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-            for lang in [*WORDS] if args.lang == "both" else [args.lang]:
+            for n, lang in enumerate([*WORDS] if args.lang == "both" else [args.lang]):
                 out = Path(args.out) / ("" if lang == "en" else lang)
                 out.mkdir(parents=True, exist_ok=True)
                 page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale=f"{lang}-VN"
                                         if lang == "vi" else "en-US")
                 page.set_default_timeout(30_000)
                 page.goto(url)
-                walk(page, data, out, WORDS[lang])
+                walk(page, data, out, WORDS[lang], train=n == 0)
                 page.close()
             browser.close()
     finally:
