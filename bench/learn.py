@@ -34,7 +34,7 @@ def key_hits(answers: list[str], keys: list[str]) -> list[bool]:
 
 
 # The ferry facts are the ones the default recipe was tuned on; the others were written after it and never tuned on.
-TUNED_ON = {"ferry"}
+TUNED_ON = {"ferry", "hr_handbook"}  # the recipe was tuned on these; the others are held out
 DOMAINS = REPO / "bench" / "learning" / "domains"
 
 

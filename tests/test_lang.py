@@ -68,7 +68,7 @@ def test_outputs_are_translated_as_their_components_show_them():
     import gradio as gr
     import plotly.graph_objects as go
 
-    frame = pd.DataFrame({"row": ["3"], "level": ["warning"], "problem": ["No problems found."]})
+    frame = pd.DataFrame({"row": ["3"], "level": ["warning"], "problem": ["No problems found."], "answer": ["done"]})
     figure = go.Figure(go.Scatter(x=[1], y=[2], name="train loss")).update_layout(title="Loss (lower is better)",
                                                                                  xaxis_title="step")
     update = gr.update(label="Trained run", choices=[("Questions to try", "q")], value="Questions to try")
@@ -77,8 +77,8 @@ def test_outputs_are_translated_as_their_components_show_them():
                                  ["markdown", "textbox", "dataframe", "plot", "dropdown", "chatbot"], "vi")
     assert out[0] == "Chưa có lượt nào. Bấm **Bắt đầu huấn luyện**."
     assert out[1] == "User text stays"  # a text box holds what the user typed
-    assert list(out[2].columns) == ["hàng", "mức", "vấn đề"] and out[2].iloc[0].tolist() == ["3", "cảnh báo",
-                                                                                            "Không thấy vấn đề nào."]
+    assert list(out[2].columns) == ["hàng", "mức", "vấn đề", "câu trả lời"]
+    assert out[2].iloc[0].tolist() == ["3", "cảnh báo", "Không thấy vấn đề nào.", "done"]  # the user's cell as it is
     assert out[3].layout.title.text == "Sai số (thấp hơn là tốt hơn)" and out[3].data[0].name == "sai số khi huấn luyện"
     assert out[4]["label"] == "Lượt đã huấn luyện" and out[4]["choices"] == [["Câu hỏi để thử", "q"]]
     assert out[4]["value"] == "Questions to try"  # a value is what handlers receive, in every language

@@ -82,7 +82,11 @@ def test_defaults_scale_with_data_and_keep_explicit_settings(tmp_path):
     recipe = size_to_data(recipe, data, explicit=["training.epochs=2"])
     assert recipe.training.epochs == 2
     assert recipe.training.learning_rate == suggest(27)["training"]["learning_rate"]
-    assert recipe.data.replay == 20 and recipe.data.paraphrases == 2, "a small fact set gets rewrites and replay"
+    assert recipe.data.replay == 30 and recipe.data.paraphrases == 2, "a small fact set gets rewrites and replay"
+    assert suggest(200)["data"]["replay"] == 20
     assert recipe.data.question_forms == 4, "and rule-based question forms"
     assert suggest(5000)["data"] == {"paraphrases": 0, "question_forms": 0, "replay": 0}, "large sets vary wording"
     assert suggest(30, "head")["data"]["replay"] == 0
+    small, large = suggest(30)["method"], suggest(5000)["method"]
+    assert (small["r"], small["alpha"]) == (64, 128), "close numbers need the capacity (bench/README.md)"
+    assert small["alpha"] / small["r"] == large["alpha"] / large["r"], "the same scale at any rank"

@@ -140,6 +140,9 @@ def translate(text: str, lang: str, note: bool = True) -> str:
 # ---- what gradio sends: the page's configuration, event outputs ------------------------------------------------
 
 _TEXT_VALUES = {"markdown", "html", "button", "uploadbutton", "downloadbutton"}
+# Table columns whose cells the studio writes (a problem, a level, a run's state, a wrong value); every other cell is
+# the user's data or the model's answer, shown as it is.
+_OUR_COLUMNS = {"level", "problem", "state", "⚠ tuned states a wrong value"}
 
 
 def _choices(choices: list, lang: str) -> list:
@@ -157,8 +160,10 @@ def _props(kind: str, props: dict, lang: str, language_switch: bool = False) -> 
         props["value"] = _value(kind, props["value"], lang)
     if kind == "dataframe" and isinstance(props.get("value"), dict):
         value = props["value"]
+        ours = [h in _OUR_COLUMNS for h in value.get("headers") or []]
         value["headers"] = [translate(h, lang) for h in value.get("headers") or []]
-        value["data"] = [[translate(c, lang, note=False) for c in row] for row in value.get("data") or []]
+        value["data"] = [[translate(c, lang, note=False) if i < len(ours) and ours[i] else c
+                          for i, c in enumerate(row)] for row in value.get("data") or []]
     if isinstance(props.get("headers"), list):
         props["headers"] = [translate(h, lang) if isinstance(h, str) else h for h in props["headers"]]
     if isinstance(props.get("color_map"), dict):
@@ -255,8 +260,10 @@ def _value(kind: str, value: Any, lang: str) -> Any:
         return [{**m, "content": translate(m["content"], lang, note=False)} if isinstance(m, dict)
                 and isinstance(m.get("content"), str) else m for m in value]
     if kind == "dataframe" and hasattr(value, "columns") and hasattr(value, "map"):
-        frame = value.rename(columns=lambda c: translate(c, lang) if isinstance(c, str) else c)
-        return frame.map(lambda c: translate(c, lang, note=False) if isinstance(c, str) else c)
+        frame = value.copy()
+        for column in [c for c in frame.columns if c in _OUR_COLUMNS]:
+            frame[column] = frame[column].map(lambda c: translate(c, lang, note=False) if isinstance(c, str) else c)
+        return frame.rename(columns=lambda c: translate(c, lang) if isinstance(c, str) else c)
     if kind == "plot" and hasattr(value, "layout") and hasattr(value, "data"):
         return _figure(value, lang)
     if kind == "highlightedtext" and isinstance(value, list):
