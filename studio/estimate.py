@@ -100,8 +100,8 @@ _measured: float | None = None
 def matmul_flops_per_second() -> float:
     """This machine's fp32 (CPU) or bf16 (GPU) matmul speed: the best seen, kept in STUDIO_HOME.
 
-    A measurement taken while the machine is busy (a run training, the page loading) reads low, so
-    each process measures once when no job runs and the best figure ever seen on this machine wins.
+    A measurement taken while the machine is busy (a run training, drafting ahead) reads low, so each process
+    keeps the first figure measured when neither runs, and the best figure ever seen on this machine wins.
     """
     global _measured
     if _measured is not None:
@@ -119,11 +119,18 @@ def matmul_flops_per_second() -> float:
         saved = float(data["flops_per_second"]) if data["machine"] == machine else 0.0
     except (OSError, ValueError, KeyError):
         pass
-    fresh = _measure_matmul() if jobs.active() is None or not saved else 0.0
+    from studio.predraft import predraft
+
+    # Busy: a run training, or drafting ahead (which begins the moment data loads, as the form is estimated): a
+    # figure taken then is used only until a quiet moment measures again, never kept for the process.
+    busy = jobs.active() is not None or predraft.running()
+    fresh = _measure_matmul() if not busy or not saved else 0.0
     if fresh > saved:
         cache.write_text(json.dumps({"machine": machine, "flops_per_second": fresh}))
-    _measured = max(saved, fresh)
-    return _measured
+    best = max(saved, fresh)
+    if not busy:
+        _measured = best
+    return best
 
 
 def _measure_matmul() -> float:
