@@ -104,6 +104,22 @@ def set_number(page, label: str, value: int) -> None:
     box.press("Tab")
 
 
+BOTS = "[...document.querySelectorAll('[data-testid=bot]')]"
+
+
+def ask(page, label: str, question: str, active_within: int | None = None) -> None:
+    """Ask in the chat box under `label` and wait for both panes' replies; `active_within` (ms): both panes show
+    something (the question's notice or a reply) within that long."""
+    box = page.get_by_label(label, exact=True)
+    box.fill(question)
+    box.press("Enter")
+    if active_within is not None:
+        page.wait_for_function(f"() => {BOTS}.length >= 2 && {BOTS}.every(m => m.innerText.trim().length > 0)",
+                               timeout=active_within)
+    page.wait_for_function(f"() => {BOTS}.length >= 2 && {BOTS}.every(m => m.innerText.trim().length > 0 "
+                           "&& !m.innerText.includes('⏳'))", timeout=120_000)
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -180,14 +196,7 @@ def test_the_first_hour_walk_with_a_26_row_excel_file(page, tmp_path):
     page.get_by_role("tab", name="4. Chat").click()
     wait_for_run(page, "Trained run")
     set_number(page, "Max new tokens", 16)
-    question = page.get_by_label("Your question", exact=True)
-    question.fill("Who founded the bakery Crumb & Co?")
-    question.press("Enter")
-    bots = "[...document.querySelectorAll('[data-testid=bot]')]"
-    page.wait_for_function(f"() => {bots}.length >= 2 && {bots}.every(m => m.innerText.trim().length > 0)",
-                           timeout=2_000)
-    page.wait_for_function(f"() => {bots}.length >= 2 && {bots}.every(m => m.innerText.trim().length > 0 "
-                           "&& !m.innerText.includes('⏳'))", timeout=120_000)
+    ask(page, "Your question", "Who founded the bakery Crumb & Co?", active_within=2_000)
     shot(page, "4_chat")
     assert not errors_shown(page), "an error on screen at 4_chat"
 
@@ -334,12 +343,7 @@ def test_the_walk_in_vietnamese_has_no_english_left(browser, url, tmp_path):
         page.get_by_role("tab", name="4. Trò chuyện").click()
         wait_for_run(page, "Lượt đã huấn luyện")
         set_number(page, "Số token mới tối đa", 16)
-        question = page.get_by_label("Câu hỏi của bạn", exact=True)
-        question.fill("Who founded the bakery Crumb & Co?")
-        question.press("Enter")
-        bots = "[...document.querySelectorAll('[data-testid=bot]')]"
-        page.wait_for_function(f"() => {bots}.length >= 2 && {bots}.every(m => m.innerText.trim().length > 0 "
-                               "&& !m.innerText.includes('⏳'))", timeout=120_000)
+        ask(page, "Câu hỏi của bạn", "Who founded the bakery Crumb & Co?")
         check("4_chat")
 
         page.get_by_role("tab", name="5. Đánh giá").click()

@@ -148,10 +148,13 @@ class Shield:
 
         path = scope.get("path", "").rstrip("/")
         wants_page = scope.get("method") == "GET" and path in ("", "/gradio_api", "/config", "/gradio_api/config")
-        language = lang.choose(headers.get(b"cookie", b"").decode("latin-1"),
-                               headers.get(b"accept-language", b"").decode("latin-1"))
         try:
-            await self.app(scope, capped_receive, _page_filter(send, language) if wants_page else send)
+            if wants_page:  # the language is read for the page only, not for every upload and static file
+                language = lang.choose(headers.get(b"cookie", b"").decode("latin-1"),
+                                       headers.get(b"accept-language", b"").decode("latin-1"))
+                await self.app(scope, capped_receive, _page_filter(send, language))
+            else:
+                await self.app(scope, capped_receive, send)
         except _BodyTooLarge:
             await _too_large(send, cap)
 

@@ -226,6 +226,7 @@ def page_script(lang: str) -> str:
 
     if lang == "en":
         return ""
+
     def safe(value) -> str:  # inside a <script>: no "<" to close it early
         return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
 
@@ -251,7 +252,7 @@ def _figure(figure: Any, lang: str) -> Any:
 def _value(kind: str, value: Any, lang: str) -> Any:
     if isinstance(value, dict) and value.get("__type__") == "update":
         update = _props(kind, dict(value), lang)
-        if kind not in _TEXT_VALUES and "value" in value:
+        if kind not in _TEXT_VALUES and kind != "highlightedtext" and "value" in value:  # not done twice
             update["value"] = _value(kind, value["value"], lang)
         return update
     if isinstance(value, str):
