@@ -214,7 +214,10 @@ def _page_filter(send, language: str):
         if b'"auth_required":true' in body.replace(b" ", b""):
             body = _API_INFO.sub(b"<script>window.gradio_api_info = null;</script>", body)
         if language != "en" and start.get("status") == 200:
-            body = _in_language(body, language)
+            try:
+                body = _in_language(body, language)
+            except Exception:  # noqa: BLE001 - a page in English beats no page
+                log.exception("could not translate the page; serving it in English")
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         await send({**start, "headers": headers + [(b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
