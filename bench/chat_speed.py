@@ -41,7 +41,7 @@ PROMPTS = [
     "Describe the water cycle to a ten-year-old.",
     "Give me three tips for writing a clear email to a busy manager.",
 ]
-FAST_ATTRS = ("_four_bit", "_bf16_weight", "_bf16_packed", "_lean")
+FAST_ATTRS = ("_bf16_weight", "_lean")
 
 
 def adapter_dir(rank: int = 64, scale: float = 0.01) -> Path:

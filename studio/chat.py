@@ -25,7 +25,7 @@ import torch
 from studio import runs
 from studio.hardware import generation_threads, on_fresh_thread, torch_threads
 from studio.kernels import gguf_decode
-from studio.kernels.fast_decode import decoding, use_four_bit_decoding
+from studio.kernels.fast_decode import decoding, use_fast_decoding
 from studio.models import build_lock, load_model, load_tokenizer
 from studio.recipe import load as load_recipe
 
@@ -102,7 +102,7 @@ class ChatModel:
         self.tuned_model = _onto_gpu(self.tuned_model)
         for module in (self.model, self.tuned_model):
             if module is not None:
-                use_four_bit_decoding(module)  # 4-bit kernels, or bf16 copies on CPUs without bf16: see fast_decode
+                use_fast_decoding(module)  # bf16 copies for single tokens where they pay: see fast_decode
 
     def _pick(self, tuned: bool):
         """The module to generate with and a context that switches the adapter as asked."""
@@ -299,10 +299,10 @@ def _llama_cpp(base: str, weights: Path | None, method: str) -> tuple[gguf_decod
 def _batch_engine(adapter: Path | None) -> gguf_decode.Engine:
     """llama.cpp for many replies at once, on a Q8_0 copy of the default model written once into the models cache.
 
-    Decoding 16 sequences together is bound by arithmetic, not by reading weights, and llama.cpp's Q4_1 kernels
-    do it at half the speed of its Q8_0 ones here (2.4 against 4.2 ms a token of the batch): evaluation and
-    drafting get the Q8_0 copy, chat the file as it ships. Q8_0 keeps each weight to within 1/254 of its block's
-    largest (bench/README.md, "Evaluation").
+    Decoding many sequences together is bound by arithmetic, not by reading weights, and llama.cpp's Q4_1 kernels
+    do it at half the speed of its Q8_0 ones here (4.2 against 2.4 ms a token in a batch of 16): evaluation, the
+    forgetting check and document drafting get the Q8_0 copy, chat the file as it ships. Q8_0 keeps each weight
+    to within 1/254 of its block's largest (bench/README.md, "Evaluation").
     """
     from studio.gguf_export import export_gguf
     from studio.models import build_lock, ensure_default_model
@@ -315,7 +315,7 @@ def _batch_engine(adapter: Path | None) -> gguf_decode.Engine:
                 with tempfile.TemporaryDirectory(dir=models_dir()) as tmp, build_lock:
                     written = export_gguf(ensure_default_model(log=lambda _: None), Path(tmp) / target.name, "q8_0")
                     os.replace(written, target)  # without the Ollama Modelfile export_gguf writes beside it
-            _engines[target] = gguf_decode.Engine(target, generation_threads(), n_seq=16)
+            _engines[target] = gguf_decode.Engine(target, generation_threads(), n_seq=32)
         engine = _engines[target]
     if adapter is not None:
         engine.load_adapter(adapter)

@@ -94,6 +94,6 @@ def write_lora_gguf(adapter_dir: Path, base_config, out_file: Path) -> Path:
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
         writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 0.0)  # 0: llama.cpp applies B·A as written (scale folded in)
         for name, array in tensors:
-            writer.add_tensor(name, array)  # fp32: the adapter is small, and its replies stay the trained ones
+            writer.add_tensor(name, array)  # fp32: f16 was no faster (bench/README.md), and this is what trained
 
     return write_file(out_file, ARCHITECTURES[base_config.model_type][0], fill)

@@ -1,3 +1,6 @@
+# Uses llama.cpp's C API through llama-cpp-python's ctypes bindings (`llama_cpp.llama_*`): model and context
+# parameters, llama_batch filled by hand, llama_decode, llama_get_logits_ith, the llama_memory_seq_* calls and
+# llama_set_adapters_lora. Checked against llama-cpp-python 0.3.36 (the Makefile's pin).
 """Chat and evaluation decoded by llama.cpp over the base model's own GGUF, a run's adapter applied per request.
 
 Decoding one token at a time is bound by reading the weights. llama.cpp reads the default model's Q4_1 file
