@@ -3,6 +3,7 @@
     python bench/learn.py                       # the default recipe, sized to the data, as a user gets it
     python bench/learn.py --set training.epochs=8 --set method.r=32   # try a variant
     python bench/learn.py --domains             # every domain, each in its own process: per domain, per fact type
+    python bench/learn.py --open-book           # no training: the base model with the facts in its prompt
 
 Two held-out sets ask each fact twice in words the training data does not use (bench/learning/README.md):
 *everyday* questions keep the fact's own terms and change the question's form and order, as a customer
@@ -108,6 +109,47 @@ def print_domains(results: dict) -> None:
                       "by_type": kinds, "tuned_on": sorted(TUNED_ON)}))
 
 
+def open_book(only: list[str] | None = None) -> int:
+    """The ceiling of what a model this size can do with a fact it was not trained on but is shown: the base
+    model answers each held-out question (1) with the one fact it asks about as its system prompt, and (2) with
+    every fact of the domain (the uploaded answers) as its system prompt, as a retrieval-free "open book"."""
+    from studio.chat import ChatModel
+    from studio.evaluate import stated_values, value_mismatch
+
+    model = ChatModel()
+    results = {}
+    print(f"open book, base model ({model.engine}): a hit = the answer contains the fact's key")
+    print(f"{'domain':20}{'one fact: everyday':>20}{'reworded':>10}{'values':>8}{'whole book: everyday':>22}"
+          f"{'reworded':>10}{'values':>8}")
+    for name, (train_csv, everyday, reworded) in domain_files().items():
+        if only and name not in only:
+            continue
+        with open(train_csv, encoding="utf-8") as fh:
+            book = "Answer from these facts:\n" + "\n".join(f"- {r['answer']}" for r in csv.DictReader(fh))
+        row = {}
+        for label, path in (("everyday", everyday), ("reworded", reworded)):
+            with open(path, encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+            for mode in ("one fact", "whole book"):
+                prompts = [[{"role": "system", "content": r["answer"] if mode == "one fact" else book},
+                            {"role": "user", "content": r["question"]}] for r in rows]
+                answers = model.generate_batch(prompts, tuned=False, max_new_tokens=48)
+                hits = key_hits(answers, [r["key"] for r in rows])
+                stating = [(a, r["answer"]) for a, r in zip(answers, rows, strict=True) if stated_values(a)]
+                exact = sum(value_mismatch(a, ref) is None for a, ref in stating)
+                row[mode, label] = (sum(hits), len(rows), exact, len(stating))
+        results[name] = row
+        cells = []
+        for mode, width in (("one fact", 20), ("whole book", 22)):
+            cells += [_pct(*row[mode, "everyday"][:2]).rjust(width), _pct(*row[mode, "reworded"][:2]).rjust(10),
+                      _pct(sum(row[mode, s][2] for s in ("everyday", "reworded")),
+                           sum(row[mode, s][3] for s in ("everyday", "reworded"))).rjust(8)]
+        print(f"{name:20}" + "".join(cells), flush=True)
+    print(json.dumps({"open_book": {name: {f"{m}|{s}": list(v) for (m, s), v in row.items()}
+                                    for name, row in results.items()}}))
+    return 0
+
+
 def by_type(sets: dict) -> dict:
     """{type: {set: [tuned hits, questions]}}: which kinds of fact (number, date, name, code, multi) carry over."""
     out: dict = {}
@@ -146,7 +188,12 @@ def main() -> int:
                         help="every domain (the ferry facts and bench/learning/domains/*), each in its own process "
                         "with the same --set, then the per-domain and per-type tables and one JSON line")
     parser.add_argument("--only", help="with --domains: a comma-separated list of domains (e.g. ferry,hr_handbook)")
+    parser.add_argument("--open-book", action="store_true",
+                        help="no training: the base model answers every domain's held-out questions with the facts "
+                        "in its prompt (the one fact asked about, then all of them): the ceiling per domain")
     args = parser.parse_args()
+    if args.open_book:
+        return open_book([d.strip() for d in args.only.split(",")] if args.only else None)
     if args.domains:
         only = [d.strip() for d in args.only.split(",")] if args.only else None
         return run_domains(args.set, only, fast=args.skip_base and args.no_forgetting)

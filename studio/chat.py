@@ -218,9 +218,10 @@ class ChatModel:
                     return
                 time.sleep(UPDATE_S)
 
-    def generate_batch(self, prompts: list[str], tuned: bool, max_new_tokens: int = 96,
+    def generate_batch(self, prompts: list[str | list[dict]], tuned: bool, max_new_tokens: int = 96,
                        system_prompt: str | None = None, batch_size: int = 32) -> list[str]:
-        """Greedy replies for many prompts at once, for evaluation."""
+        """Greedy replies for many prompts at once, for evaluation. A prompt is a question, or the messages (a
+        system turn of its own included) for one reply."""
         if self.llama is not None:
             if tuned and not self.has_tuned:
                 raise ValueError("No tuned weights loaded.")
@@ -258,8 +259,8 @@ class ChatModel:
             for i in range(0, len(prompts), batch_size):
                 texts = []
                 for p in prompts[i:i + batch_size]:
-                    messages = [{"role": "user", "content": p}]
-                    if system:
+                    messages = [{"role": "user", "content": p}] if isinstance(p, str) else list(p)
+                    if system and messages[0]["role"] != "system":
                         messages.insert(0, {"role": "system", "content": system})
                     texts.append(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
                                                                     tokenize=False))

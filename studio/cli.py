@@ -165,6 +165,17 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from studio.compare import compare, describe
+
+    try:
+        result = compare([resolve_run_path(r) for r in args.run_dirs])
+    except (RunNotFound, ValueError) as exc:
+        return _fail(str(exc))
+    print(json.dumps(result, indent=1, default=str) if args.json else describe(result))
+    return 0
+
+
 def cmd_bake_demo(args) -> int:
     from studio.demo import BakeFailed, bake_demo
 
@@ -273,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="List runs.")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("compare", help="Compare runs: the settings that differ, held-out questions answered, loss, "
+                       "and which questions improved or regressed from the first run to the others.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN", help="two or more runs (folder or run name)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("bake-demo", help="Train and evaluate the demo run a read-only Space shows (the Dockerfile "
                        "runs it at build time).")

@@ -274,6 +274,18 @@ def compare(run_id: str, prompt: str, max_new_tokens: int = 96) -> dict:
                 "tuned": model.reply(prompt, tuned=True, max_new_tokens=max_new_tokens)}
 
 
+def compare_runs(run_ids: list[str]) -> dict:
+    """The comparison of `studio.compare` for runs named by id, checked as every way in checks them."""
+    from studio.compare import compare
+
+    if len(run_ids or []) < 2:
+        raise UserError("Pick at least two runs to compare.")
+    try:
+        return compare([run_dir(r) for r in run_ids])
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def chat_model(run_id: str):
     from studio.chat import get_chat_model
 

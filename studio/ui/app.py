@@ -9,6 +9,7 @@ Scripting API (stable; call it with `gradio_client`):
     client.predict(run_id, api_name="/api_stop")     # asks the run to stop with a checkpoint; returns its status
     client.predict(run_id, "When was the company founded?", api_name="/api_compare")  # {"base": ..., "tuned": ...}
     client.predict(api_name="/api_runs")             # one dict per run, newest first
+    client.predict([run_a, run_b], api_name="/api_compare_runs")  # settings that differ, figures, changed questions
 
 - `/api_train(data_file, recipe_yaml)` -> run id. `recipe_yaml` is the text of a recipe; empty means
   `recipes/smollm2_135m_lora_cpu.yaml` sized to the data (as `python -m studio train --data FILE`).
@@ -85,6 +86,12 @@ def api_compare(run_id: str, prompt: str, max_new_tokens: int = 96) -> dict:
 
 
 @_plain_errors
+def api_compare_runs(run_ids: list[str]) -> dict:
+    """Runs side by side: {"runs", "diff", "summary", "curves", "questions"} (see studio.compare)."""
+    return service.compare_runs(list(run_ids or []))
+
+
+@_plain_errors
 def api_runs() -> list:
     """Every run, newest first."""
     return service.runs_table()
@@ -116,6 +123,7 @@ def _wire_api() -> None:
     gr.api(api_stop, api_name="api_stop")
     gr.api(api_compare, api_name="api_compare", **MODEL_EVENTS)
     gr.api(api_runs, api_name="api_runs", queue=False)
+    gr.api(api_compare_runs, api_name="api_compare_runs", queue=False)
 
 
 DEMO_LANDING = (

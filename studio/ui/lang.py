@@ -142,7 +142,8 @@ def translate(text: str, lang: str, note: bool = True) -> str:
 _TEXT_VALUES = {"markdown", "html", "button", "uploadbutton", "downloadbutton"}
 # Table columns whose cells the studio writes (a problem, a level, a run's state, a wrong value); every other cell is
 # the user's data or the model's answer, shown as it is.
-_OUR_COLUMNS = {"level", "problem", "state", "⚠ tuned states a wrong value"}
+_OUR_COLUMNS = {"level", "problem", "state", "⚠ tuned states a wrong value", "change", "forgetting check",
+                "held-out questions answered"}
 
 
 def _choices(choices: list, lang: str) -> list:

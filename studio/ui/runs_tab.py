@@ -52,6 +52,38 @@ def overlay_figure(run_ids: list[str] | None):
     return fig
 
 
+QUESTION_COLUMNS = {"change": "change", "question": "question", "reference": "reference", "before": "before",
+                    "after": "after"}
+HOW_COLUMNS = ["run", "held-out questions answered", "loss", "held-out loss", "seconds", "forgetting check"]
+
+
+def comparison(run_ids: list[str] | None) -> tuple:
+    """(loss curves, the best run in words, settings that differ, how each did, question by question)."""
+    from studio.compare import best
+
+    fig, run_ids = overlay_figure(run_ids), list(run_ids or [])
+    questions = pd.DataFrame(columns=list(QUESTION_COLUMNS.values()))
+    if len(run_ids) < 2:
+        return (fig, "Pick two or more runs to see the settings that differ and the questions that changed.",
+                pd.DataFrame(columns=["setting"]), pd.DataFrame(columns=HOW_COLUMNS), questions)
+    result = service.compare_runs(run_ids)  # a plain error where a run is gone
+    differ = pd.DataFrame([[d["setting"], *[str(v) for v in d["values"]]] for d in result["diff"]],
+                          columns=["setting", *result["runs"]])
+    how = pd.DataFrame([[s["run_id"], f"{s['answered']} of {s['questions']}" if s["answered"] is not None
+                         else "not evaluated", str(s["final_loss"] or ""), str(s["eval_loss"] or ""), str(s["seconds"]),
+                         {True: "flagged", False: "ok", None: "not run"}[s["forgetting_flag"]]]
+                        for s in result["summary"]], columns=HOW_COLUMNS)
+    winner = best([service.run_dir(r) for r in run_ids])
+    note = (f"Most held-out questions answered: **{md_escape(winner)}**." if winner
+            else "None of these runs has been evaluated on held-out questions yet.")
+    if not result["diff"]:
+        note += " The recipes are the same."
+    rows = [r for changes in result["questions"].values() for r in changes]
+    if rows:
+        questions = pd.DataFrame(rows, columns=list(QUESTION_COLUMNS)).rename(columns=QUESTION_COLUMNS)
+    return fig, note, differ, how, questions
+
+
 def refresh() -> tuple:
     ids = [r["run_id"] for r in runs.list_runs()]
     with_weights = service.runs_with_weights()
@@ -108,8 +140,16 @@ def build(tab: gr.Tab) -> RunsTab:
     refresh_btn = gr.Button("↻ Refresh")
     table = gr.Dataframe(label="All runs", datatype="str", interactive=False, max_height=320,
                          column_widths=["22%"] + ["7%"] * 11)
-    compare = gr.Dropdown(label="Compare loss curves of", multiselect=True, choices=[])
+    compare = gr.Dropdown(label="Compare runs", multiselect=True, choices=[],
+                          info="Loss curves of every run picked; with two or more, the settings that differ and, "
+                               "from the first run picked to the others, the held-out questions that changed.")
     plot = gr.Plot(label="Loss curves")
+    best_note = gr.Markdown()
+    with gr.Row():
+        differ = gr.Dataframe(label="Settings that differ", datatype="str", interactive=False, max_height=260)
+        how = gr.Dataframe(label="How each did", datatype="str", interactive=False, max_height=260)
+    changed = gr.Dataframe(label="Question by question, from the first run picked", datatype="str",
+                           interactive=False, max_height=320, wrap=True)
     with gr.Row():
         pick = gr.Dropdown(label="Export run", choices=[], scale=3)
         adapter_btn = gr.Button("Adapter (.zip)", scale=1)
@@ -134,7 +174,8 @@ def build(tab: gr.Tab) -> RunsTab:
     outputs = [table, compare, pick]
     refresh_btn.click(refresh, outputs=outputs, api_visibility="private")
     tab.select(refresh, outputs=outputs, api_visibility="private")
-    compare.change(overlay_figure, inputs=[compare], outputs=[plot], api_visibility="private")
+    compare.change(comparison, inputs=[compare], outputs=[plot, best_note, differ, how, changed],
+                   api_visibility="private")
     for button, fmt in ((adapter_btn, "adapter"), (recipe_btn, "recipe"), (merged_btn, "merged"),
                         (gguf_f16, "gguf-f16"), (gguf_q8, "gguf-q8_0")):
         button.click(exporter(fmt), inputs=[pick], outputs=[download, export_note], api_visibility="private",

@@ -299,7 +299,13 @@ EXACT = {
     # 6. Runs & export
     "### 6. Runs & export": "### 6. Các lượt & xuất",
     "All runs": "Tất cả các lượt",
-    "Compare loss curves of": "So sánh đường sai số của",
+    "Compare runs": "So sánh các lượt",
+    "Loss curves of every run picked; with two or more, the settings that differ and, from the first run picked to "
+    "the others, the held-out questions that changed.": "Đường sai số của mọi lượt đã chọn; với hai lượt trở lên, "
+    "các thiết lập khác nhau và, từ lượt chọn đầu tiên sang các lượt khác, những câu hỏi kiểm tra đã thay đổi.",
+    "Settings that differ": "Các thiết lập khác nhau",
+    "How each did": "Kết quả của từng lượt",
+    "Question by question, from the first run picked": "Từng câu hỏi, so với lượt chọn đầu tiên",
     "Loss curves": "Các đường sai số",
     "Export run": "Xuất lượt",
     "Adapter (.zip)": "Adapter (.zip)",

@@ -203,6 +203,28 @@ MESSAGES = {
     "your rows": "hàng của bạn",
     "added by Studio": "Studio thêm vào",
     "Loss by step": "Sai số theo bước",
+    "Pick two or more runs to see the settings that differ and the questions that changed.": "Hãy chọn hai lượt trở "
+    "lên để xem các thiết lập khác nhau và những câu hỏi đã thay đổi.",
+    "None of these runs has been evaluated on held-out questions yet.": "Chưa lượt nào trong số này được đánh giá "
+    "trên các câu hỏi kiểm tra.",
+    "The recipes are the same.": "Các công thức giống nhau.",
+    "Pick at least two runs to compare.": "Hãy chọn ít nhất hai lượt để so sánh.",
+    "setting": "thiết lập",
+    "held-out questions answered": "câu hỏi kiểm tra trả lời đúng",
+    "forgetting check": "kiểm tra quên",
+    "change": "thay đổi",
+    "question": "câu hỏi",
+    "reference": "đáp án",
+    "before": "trước",
+    "after": "sau",
+    "improved": "tốt hơn",
+    "regressed": "kém đi",
+    "still wrong": "vẫn sai",
+    "still right": "vẫn đúng",
+    "not checked": "không kiểm được",
+    "not evaluated": "chưa đánh giá",
+    "flagged": "bị cảnh báo",
+    "not run": "chưa chạy",
     "⏳ Starting the export...": "⏳ Đang bắt đầu xuất...",
     "loading the base model and merging the adapter into it": "đang nạp mô hình gốc và gộp adapter vào",
     "saving the merged model": "đang lưu mô hình đã gộp",
@@ -213,6 +235,10 @@ MESSAGES = {
 }
 
 PATTERNS = [
+    ("{n1} of {n2}", "{n1} trên {n2}"),
+    ("Most held-out questions answered: **{run}**.", "Trả lời đúng nhiều câu hỏi kiểm tra nhất: **{run}**."),
+    ("Most held-out questions answered: **{run}**. The recipes are the same.",
+     "Trả lời đúng nhiều câu hỏi kiểm tra nhất: **{run}**. Các công thức giống nhau."),
     # Durations and counts first: they are the fields of many other messages.
     ("{n1} min {n2} s", "{n1} phút {n2} giây"),
     ("{n1} h {n2} min", "{n1} giờ {n2} phút"),
