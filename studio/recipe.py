@@ -144,8 +144,9 @@ class MethodSection:
     )
     init_adapter: str = _f(
         "",
-        "DPO/ORPO only: a finished LoRA run (its folder or run id) whose adapter to start from and keep improving, "
-        "typically an SFT run on the same base model. Empty: start a fresh adapter on the base model.",
+        "A finished LoRA run (its folder or run id) whose adapter to start from and keep improving: for DPO/ORPO "
+        "typically an SFT run on the same base model, for SFT a run to continue on new or corrected data. Empty: "
+        "start a fresh adapter on the base model.",
         label="Start from run",
     )
 
@@ -360,8 +361,8 @@ def validate(recipe: Recipe) -> list[str]:
          f"method.objective: {m.objective} trains a LoRA adapter; set method.name to lora or qlora (got {m.name}).")
     need(m.beta > 0, f"method.beta: must be above 0 (got {m.beta}). Try 0.1.")
     need(m.beta <= 10, f"method.beta: {m.beta} is far too strong. Try 0.1 (0.05-0.5 is typical).")
-    need(not m.init_adapter.strip() or m.objective != "sft",
-         "method.init_adapter: only used when method.objective is dpo or orpo. Clear it, or set the objective.")
+    need(not m.init_adapter.strip() or m.name != "full",
+         "method.init_adapter: a full fine-tune has no adapter to start from. Clear it, or use LoRA.")
     need(0 <= d.replay <= 200, f"data.replay: must be from 0 to 200 (got {d.replay}). Try 20.")
     need(0 <= d.question_forms <= 8,
          f"data.question_forms: must be from 0 to 8 (got {d.question_forms}). Try 2.")

@@ -274,6 +274,51 @@ def compare(run_id: str, prompt: str, max_new_tokens: int = 96) -> dict:
                 "tuned": model.reply(prompt, tuned=True, max_new_tokens=max_new_tokens)}
 
 
+def mark_answer(run_id: str, question: str, answer: str, right: bool, correction: str = "",
+                source: str = "evaluate") -> dict:
+    """Keep an expert's mark of a tuned answer (right, or wrong with the right answer) in the run's folder."""
+    from studio.corrections import CorrectionError, record
+
+    refuse_in_demo("correcting answers")
+    path = run_dir(run_id)
+    try:
+        return record(path, question, answer, bool(right), correction, source)
+    except CorrectionError as exc:
+        raise UserError(str(exc)) from None
+
+
+def corrections_table(run_id: str) -> list[dict]:
+    """The run's marks, the latest of each question: question, verdict, correction, the model's answer."""
+    from studio.corrections import latest
+
+    return list(latest(run_dir(run_id)).values())
+
+
+def train_again(run_id: str, continue_training: bool = False) -> str:
+    """A new run from the run's recipe on a new revision of its data with every correction in it; its id.
+
+    From scratch: a fresh adapter learns the corrected data from the start. Continued: the run's adapter keeps
+    training on it, which keeps what it learned and takes the corrections on top (an SFT LoRA run only)."""
+    from studio.corrections import CorrectionError, revise
+
+    refuse_in_demo("training")
+    path = run_dir(run_id)
+    recipe = load(path / "recipe.yaml")
+    if continue_training and (recipe.method.objective != "sft" or recipe.method.name == "full"):
+        raise UserError("Only a LoRA or QLoRA SFT run can be continued; train again from scratch instead.")
+    if continue_training and runs.final_weights(path) is None:
+        raise UserError(f"Run {run_id} has no finished adapter to continue from; train again from scratch.")
+    if recipe.method.objective != "sft":
+        raise UserError("The corrections make Q&A pairs, so they train an SFT run; this run is "
+                        f"{recipe.method.objective.upper()}. Use its preference pairs instead.")
+    try:
+        data = revise(path)
+    except CorrectionError as exc:
+        raise UserError(str(exc)) from None
+    recipe.method.init_adapter = run_id if continue_training else ""
+    return start(recipe, str(data))
+
+
 def compare_runs(run_ids: list[str]) -> dict:
     """The comparison of `studio.compare` for runs named by id, checked as every way in checks them."""
     from studio.compare import compare

@@ -65,6 +65,12 @@ def examples(data: Split, run_dir: Path, model, tokenizer, recipe: Recipe, say: 
 
 
 def apply(model, recipe: Recipe, run_dir: Path, say: Callable[[str], None]):
+    """A fresh LoRA, or (method.init_adapter) the run's starting adapter to keep training: "train again" on
+    corrected data continues from where the earlier run left off."""
+    if recipe.method.init_adapter.strip():
+        from studio.preference import apply as start_from
+
+        return start_from(model, recipe, run_dir, say)
     return apply_method(model, recipe.method, recipe.training.gradient_checkpointing)
 
 

@@ -160,7 +160,7 @@ def _new_folder(recipe: Recipe, data_path, run_dir: Path, say: Callable[[str], N
     if source.resolve() != data_file.resolve():
         shutil.copyfile(source, data_file)
     recipe.data.path = f"data/{source.name}"
-    if recipe.method.objective != "sft" and recipe.method.init_adapter.strip():
+    if recipe.method.init_adapter.strip():
         preference.copy_init_adapter(recipe, run_dir, say)
     recipe.save(run_dir / "recipe.yaml")
     return data_file

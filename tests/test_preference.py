@@ -77,7 +77,9 @@ def test_recipe_fields_validate():
     problems = "\n".join(validate(apply_overrides(Recipe(), ["method.init_adapter=x", "method.name=full",
                                                               "method.objective=orpo"])))
     assert "lora or qlora" in problems
-    assert "method.init_adapter" in "\n".join(validate(apply_overrides(Recipe(), ["method.init_adapter=x"])))
+    assert validate(apply_overrides(Recipe(), ["method.init_adapter=x"])) == [], "SFT may continue a run's adapter"
+    assert "method.init_adapter" in "\n".join(validate(apply_overrides(Recipe(), ["method.init_adapter=x",
+                                                                                     "method.name=full"])))
 
 
 # ---- training --------------------------------------------------------------------------------------------------

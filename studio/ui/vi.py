@@ -102,10 +102,12 @@ EXACT = {
         "Độ mạnh của DPO/ORPO. DPO: mô hình được đi xa điểm xuất phát bao nhiêu (cao hơn: ở gần hơn); ORPO: trọng "
         "số của phần so sánh bên cạnh việc học các câu được chọn. Thường là 0.1.",
     "Start from run": "Bắt đầu từ lượt",
-    "DPO/ORPO only: a finished LoRA run (its folder or run id) whose adapter to start from and keep improving, "
-    "typically an SFT run on the same base model. Empty: start a fresh adapter on the base model.":
-        "Chỉ cho DPO/ORPO: một lượt LoRA đã xong (thư mục hoặc mã lượt) mà adapter của nó được dùng tiếp và cải "
-        "thiện thêm, thường là một lượt SFT trên cùng mô hình gốc. Để trống: một adapter mới trên mô hình gốc.",
+    "A finished LoRA run (its folder or run id) whose adapter to start from and keep improving: for DPO/ORPO "
+    "typically an SFT run on the same base model, for SFT a run to continue on new or corrected data. Empty: "
+    "start a fresh adapter on the base model.":
+        "Một lượt LoRA đã xong (thư mục hoặc mã lượt) mà adapter của nó được dùng tiếp và cải thiện thêm: với "
+        "DPO/ORPO thường là một lượt SFT trên cùng mô hình gốc, với SFT là một lượt cần học tiếp trên dữ liệu mới "
+        "hoặc đã sửa. Để trống: một adapter mới trên mô hình gốc.",
     "(none: a fresh adapter on the base model)": "(không: một adapter mới trên mô hình gốc)",
     "Base model": "Mô hình gốc",
     "Base model to fine-tune: 'default' for the embedded SmolLM2-135M-Instruct, a local folder with a Hugging Face "

@@ -1,0 +1,95 @@
+"""Corrections become data (studio/corrections.py): marks kept, revisions written beside the upload, preference pairs,
+and training again from scratch or from the run's adapter (service.train_again)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from studio import corrections, runs, service
+from studio.corrections import CorrectionError
+
+FOUNDED = "In what year was the Brindlewick Ferry Company founded?"
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_wrong_mark_needs_a_correction_that_differs(tiny_run):
+    path = service.run_dir(tiny_run)
+    with pytest.raises(CorrectionError, match="Type the right answer"):
+        corrections.record(path, FOUNDED, "In 1900.", right=False)
+    with pytest.raises(CorrectionError, match="model's own answer"):
+        corrections.record(path, FOUNDED, "In 1900.", right=False, correction=" In 1900. ")
+    with pytest.raises(CorrectionError, match="question is empty"):
+        corrections.record(path, "  ", "x", right=True)
+    with pytest.raises(service.UserError, match="Type the right answer"):
+        service.mark_answer(tiny_run, FOUNDED, "In 1900.", right=False)
+
+
+def test_marks_become_a_revision_beside_the_upload_and_preference_pairs(tiny_run, tmp_path):
+    path = service.run_dir(tiny_run)
+    upload = path / "data" / "sample_qa.csv"
+    before = _sha(upload)
+    service.mark_answer(tiny_run, FOUNDED, "It was founded in 1900.", right=False, correction="First: 1870.")
+    service.mark_answer(tiny_run, FOUNDED.upper(), "It was founded in 1900.", right=False,
+                        correction="It was founded in 1873.")  # the latest mark of a question counts
+    service.mark_answer(tiny_run, "Does the ferry take bicycles?", "No.", right=False,
+                        correction="Yes, bicycles travel free.", source="chat")
+    service.mark_answer(tiny_run, "Who founded the Brindlewick Ferry Company?", "Vessa Ondrake.", right=True)
+    marks = {m["question"].lower(): m for m in service.corrections_table(tiny_run)}
+    assert marks[FOUNDED.lower()]["correction"] == "It was founded in 1873."
+    assert marks["who founded the brindlewick ferry company?"]["verdict"] == "right"
+
+    first = corrections.revise(path)
+    assert _sha(upload) == before, "the upload is never touched"
+    rows = [json.loads(line) for line in first.read_text().splitlines()]
+    answers = {r["messages"][0]["content"].lower(): r["messages"][-1]["content"] for r in rows}
+    assert answers[FOUNDED.lower()] == "It was founded in 1873."  # edited in place
+    assert answers["does the ferry take bicycles?"] == "Yes, bicycles travel free."  # added
+    (manifest,) = corrections.revisions(path)
+    assert manifest["sha256"] == _sha(first) and manifest["upload"] == "sample_qa.csv"
+    assert [a["question"] for a in manifest["added"]] == ["Does the ferry take bicycles?"]
+    assert [e["after"] for e in manifest["edited"]] == ["It was founded in 1873."]
+    assert manifest["rows"] == len(rows) == 41
+
+    second = corrections.revise(path)
+    assert second != first and first.exists()
+    assert corrections.revisions(path)[1]["previous"] == first.name
+
+    pairs = corrections.preference_rows(path)
+    assert {"prompt": "Does the ferry take bicycles?", "chosen": "Yes, bicycles travel free.",
+            "rejected": "No."} in pairs and len(pairs) == 2
+    out = corrections.write_preferences(path, tmp_path / "prefs.csv")
+    assert out.read_text().splitlines()[0] == "prompt,chosen,rejected"
+
+
+def _wait(run_id: str) -> dict:
+    """The run's status once its job thread (training, then the held-out evaluation) has ended."""
+    from studio.jobs import jobs
+
+    jobs.wait(180)
+    return runs.read_status(service.run_dir(run_id))
+
+
+def test_train_again_from_scratch_and_from_the_runs_adapter(tiny_run):
+    path = service.run_dir(tiny_run)
+    service.mark_answer(tiny_run, FOUNDED, "In 1900.", right=False, correction="It was founded in 1873.")
+    fresh = service.train_again(tiny_run)
+    assert _wait(fresh)["state"] == "done"
+    fresh_dir = service.run_dir(fresh)
+    assert "It was founded in 1873." in next((fresh_dir / "data").glob("rev-*.jsonl")).read_text()
+    assert not (fresh_dir / "init_adapter").exists()
+
+    continued = service.train_again(tiny_run, continue_training=True)
+    assert _wait(continued)["state"] == "done"
+    continued_dir = service.run_dir(continued)
+    assert (continued_dir / "init_adapter" / "adapter_config.json").exists(), "started from the run's adapter"
+    assert "init_adapter: init_adapter" in (continued_dir / "recipe.yaml").read_text()
+    assert len(corrections.revisions(path)) >= 2
+
+    with pytest.raises(service.UserError, match="mark some first"):
+        service.train_again(fresh)  # a run with no marks of its own
