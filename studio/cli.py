@@ -176,6 +176,35 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_correct(args) -> int:
+    from studio.corrections import CorrectionError, record
+
+    try:
+        entry = record(resolve_run_path(args.run_dir), args.question, args.answer, args.right, args.correction or "",
+                       source="cli")
+    except (RunNotFound, CorrectionError) as exc:
+        return _fail(str(exc))
+    print(json.dumps(entry, ensure_ascii=False))
+    return 0
+
+
+def cmd_train_again(args) -> int:
+    from studio import runs
+    from studio.corrections import CorrectionError, train_again
+    from studio.train import train
+
+    try:
+        recipe, data = train_again(resolve_run_path(args.run_dir), args.continue_training)
+    except (RunNotFound, CorrectionError) as exc:
+        return _fail(str(exc))
+    print(f"data revision: {data}", file=sys.stderr)
+    run_dir = train(recipe, data, Path(args.out) if args.out else runs.new_run_dir(data.stem))
+    status = runs.read_status(run_dir)
+    print(f"{status.get('state')}: {status.get('message')}", file=sys.stderr)
+    print(run_dir)
+    return 0 if status.get("state") == "done" else 1
+
+
 def cmd_bake_demo(args) -> int:
     from studio.demo import BakeFailed, bake_demo
 
@@ -284,6 +313,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="List runs.")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("correct", help="Mark a tuned answer right, or wrong with the right answer; the next "
+                       "train-again learns it.")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("question")
+    p.add_argument("--answer", default="", help="the model's answer being marked")
+    mark = p.add_mutually_exclusive_group(required=True)
+    mark.add_argument("--right", action="store_true", help="the answer is right")
+    mark.add_argument("--correction", help="the answer is wrong; this is the right one")
+    p.set_defaults(func=cmd_correct)
+
+    p = sub.add_parser("train-again", help="Train a new run from RUN's recipe on its data with every correction in "
+                       "it (a new revision beside the upload).")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("--continue", dest="continue_training", action="store_true",
+                   help="keep training RUN's adapter instead of starting a fresh one")
+    p.add_argument("--out", help="Run folder (default: a new folder under STUDIO_HOME/runs).")
+    p.set_defaults(func=cmd_train_again)
 
     p = sub.add_parser("compare", help="Compare runs: the settings that differ, held-out questions answered, loss, "
                        "and which questions improved or regressed from the first run to the others.")

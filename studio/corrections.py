@@ -130,3 +130,21 @@ def revise(run_dir: Path, who: str = "") -> Path:
                 "added": added, "edited": edited, "who": who, "when": round(time.time(), 3)}
     runs.write_json_atomic(folder / f"rev-{number:03d}.json", manifest)
     return out
+
+
+def train_again(run_dir: Path, continue_training: bool = False):
+    """(recipe, data file) of a new run on a new revision of the run's data: the run's recipe, from scratch or (SFT
+    LoRA runs) continued from its adapter. Checked here for every way in (UI, API, CLI)."""
+    run_dir = Path(run_dir)
+    recipe = load_recipe(run_dir / "recipe.yaml")
+    if recipe.method.objective != "sft":
+        raise CorrectionError("The corrections make Q&A pairs, so they train an SFT run; this run is "
+                              f"{recipe.method.objective.upper()}. Use its preference pairs instead.")
+    if continue_training and recipe.method.name == "full":
+        raise CorrectionError("A full fine-tune has no adapter to continue from; train again from scratch.")
+    if continue_training and runs.final_weights(run_dir) is None:
+        raise CorrectionError(f"Run {run_dir.name} has no finished adapter to continue from; train again from "
+                              "scratch.")
+    data = revise(run_dir)
+    recipe.method.init_adapter = str(run_dir) if continue_training else ""
+    return recipe, data

@@ -299,23 +299,16 @@ def train_again(run_id: str, continue_training: bool = False) -> str:
 
     From scratch: a fresh adapter learns the corrected data from the start. Continued: the run's adapter keeps
     training on it, which keeps what it learned and takes the corrections on top (an SFT LoRA run only)."""
-    from studio.corrections import CorrectionError, revise
+    from studio.corrections import CorrectionError
+    from studio.corrections import train_again as plan
 
     refuse_in_demo("training")
-    path = run_dir(run_id)
-    recipe = load(path / "recipe.yaml")
-    if continue_training and (recipe.method.objective != "sft" or recipe.method.name == "full"):
-        raise UserError("Only a LoRA or QLoRA SFT run can be continued; train again from scratch instead.")
-    if continue_training and runs.final_weights(path) is None:
-        raise UserError(f"Run {run_id} has no finished adapter to continue from; train again from scratch.")
-    if recipe.method.objective != "sft":
-        raise UserError("The corrections make Q&A pairs, so they train an SFT run; this run is "
-                        f"{recipe.method.objective.upper()}. Use its preference pairs instead.")
     try:
-        data = revise(path)
+        recipe, data = plan(run_dir(run_id), continue_training)
     except CorrectionError as exc:
         raise UserError(str(exc)) from None
-    recipe.method.init_adapter = run_id if continue_training else ""
+    if continue_training:
+        recipe.method.init_adapter = run_id  # a run id, as a shared studio accepts (policy.recipe_problems)
     return start(recipe, str(data))
 
 

@@ -93,3 +93,25 @@ def test_train_again_from_scratch_and_from_the_runs_adapter(tiny_run):
 
     with pytest.raises(service.UserError, match="mark some first"):
         service.train_again(fresh)  # a run with no marks of its own
+
+
+def test_correct_and_train_again_from_the_cli(tiny_run):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, timeout=300,
+                              cwd=Path(__file__).resolve().parent.parent)
+
+    path = service.run_dir(tiny_run)
+    marked = cli("correct", str(path), "Do dogs travel free?", "--answer", "No.", "--correction", "Dogs travel free.")
+    assert marked.returncode == 0 and json.loads(marked.stdout)["verdict"] == "wrong"
+    refused = cli("correct", str(path), "Do dogs travel free?", "--answer", "No.", "--correction", "No.")
+    assert refused.returncode == 2 and "model's own answer" in refused.stderr
+    again = cli("train-again", str(path), "--continue")
+    assert again.returncode == 0, again.stderr[-2000:]
+    new = Path(again.stdout.strip().splitlines()[-1])
+    assert runs.read_status(new)["state"] == "done"
+    assert (new / "init_adapter" / "adapter_config.json").exists()
+    assert "Dogs travel free." in next((new / "data").glob("rev-*.jsonl")).read_text()
