@@ -10,6 +10,8 @@ Scripting API (stable; call it with `gradio_client`):
     client.predict(run_id, "When was the company founded?", api_name="/api_compare")  # {"base": ..., "tuned": ...}
     client.predict(api_name="/api_runs")             # one dict per run, newest first
     client.predict([run_a, run_b], api_name="/api_compare_runs")  # settings that differ, figures, changed questions
+    client.predict(run_id, question, answer, False, "the right answer", api_name="/api_correct")
+    client.predict(run_id, False, api_name="/api_train_again")  # from scratch (True: continue the adapter)
 
 - `/api_train(data_file, recipe_yaml)` -> run id. `recipe_yaml` is the text of a recipe; empty means
   `recipes/smollm2_135m_lora_cpu.yaml` sized to the data (as `python -m studio train --data FILE`).
@@ -92,6 +94,18 @@ def api_compare_runs(run_ids: list[str]) -> dict:
 
 
 @_plain_errors
+def api_correct(run_id: str, question: str, answer: str, right: bool, correction: str = "") -> dict:
+    """Mark a tuned answer right, or wrong with the right answer; the next train-again learns it."""
+    return service.mark_answer(run_id, question, answer, right, correction, source="api")
+
+
+@_plain_errors
+def api_train_again(run_id: str, continue_training: bool = False) -> str:
+    """A new run on the run's data with every correction in it (a new revision); its id."""
+    return service.train_again(run_id, continue_training)
+
+
+@_plain_errors
 def api_runs() -> list:
     """Every run, newest first."""
     return service.runs_table()
@@ -124,6 +138,8 @@ def _wire_api() -> None:
     gr.api(api_compare, api_name="api_compare", **MODEL_EVENTS)
     gr.api(api_runs, api_name="api_runs", queue=False)
     gr.api(api_compare_runs, api_name="api_compare_runs", queue=False)
+    gr.api(api_correct, api_name="api_correct", queue=False)
+    gr.api(api_train_again, api_name="api_train_again")
 
 
 DEMO_LANDING = (

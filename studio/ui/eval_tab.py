@@ -120,6 +120,45 @@ def check_forgetting(run_id: str | None) -> Iterator[str]:
     yield format_forgetting(report)
 
 
+# ---- corrections: the expert's marks become the next run's data --------------------------------------------------
+
+AGAIN_MODES = [("From scratch: a fresh adapter learns your data with the corrections in it", "scratch"),
+               ("Continue: this run's adapter keeps training on it, keeping what it learned", "continue")]
+
+
+def pick_row(evt: gr.SelectData) -> tuple[str, str, str]:
+    """A clicked row of the answers table: its question and tuned answer, and the answer again to edit."""
+    row = list(evt.row_value or [])
+    if len(row) < len(ROW_COLUMNS):
+        return "", "", ""
+    question, tuned = str(row[ROW_COLUMNS.index("question")]), str(row[ROW_COLUMNS.index("tuned answer")])
+    return question, tuned, tuned
+
+
+def marks_summary(run_id: str | None) -> str:
+    if not run_id:
+        return ""
+    marks = service.corrections_table(run_id)
+    if not marks:
+        return "No answers marked yet: click a row of the table above."
+    wrong = sum(m["verdict"] == "wrong" for m in marks)
+    return (f"{len(marks)} answers marked: {wrong} wrong with the right answer, {len(marks) - wrong} right. "
+            "The wrong ones go into the next **Train again**.")
+
+
+def save_mark(run_id: str | None, question: str, answer: str, verdict: str, correction: str) -> tuple[str, str]:
+    _picked_run(run_id)
+    service.mark_answer(run_id, question, answer, verdict == "right", correction)  # a plain error if it is not right
+    return marks_summary(run_id), ""
+
+
+def train_again(run_id: str | None, mode: str) -> str:
+    _picked_run(run_id)
+    new = service.train_again(run_id, continue_training=mode == "continue")
+    return (f"✅ Started run **{md_escape(new)}** on your data with the corrections in it. Watch it on the Train tab; "
+            "when it is done, pick both runs under **Compare runs** on the Runs & export tab.")
+
+
 def refresh_runs():
     choices = service.runs_with_weights()
     return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
@@ -143,8 +182,27 @@ def build(tab: gr.Tab) -> None:
     rows = gr.Dataframe(headers=ROW_COLUMNS, datatype="str", interactive=False, wrap=True, max_height=420,
                         label="Answers side by side")
     forgetting = gr.Markdown()
+    with gr.Accordion("Correct the answers, then train again", open=False):
+        gr.Markdown("Click a row of the table to mark its tuned answer. For a wrong one, type the right answer "
+                    "(the box starts with the model's answer to edit).")
+        with gr.Row():
+            mark_question = gr.Textbox(label="Question", interactive=False, scale=2)
+            mark_answer = gr.Textbox(label="The tuned model's answer", interactive=False, scale=2)
+            verdict = gr.Radio(["right", "wrong"], value="wrong", label="This answer is", scale=1)
+        correction = gr.Textbox(label="The right answer", lines=2)
+        save = gr.Button("Save this mark")
+        marks_note = gr.Markdown()
+        with gr.Row():
+            again_mode = gr.Radio(AGAIN_MODES, value="scratch", label="Train again", scale=3)
+            again = gr.Button("Train again with my corrections", variant="primary", scale=1)
+        again_note = gr.Markdown()
 
     tab.select(refresh_runs, outputs=[run], api_visibility="private")
+    rows.select(pick_row, outputs=[mark_question, mark_answer, correction], api_visibility="private")
+    run.change(marks_summary, inputs=[run], outputs=[marks_note], api_visibility="private")
+    save.click(save_mark, inputs=[run, mark_question, mark_answer, verdict, correction],
+               outputs=[marks_note, correction], api_visibility="private")
+    again.click(train_again, inputs=[run, again_mode], outputs=[again_note], api_visibility="private")
     refresh.click(refresh_runs, outputs=[run], api_visibility="private")
     run.change(load_saved, inputs=[run], outputs=[table, rows, forgetting], api_visibility="private")
     go.click(evaluate_run, inputs=[run, eval_file, max_new], outputs=[table, rows], **MODEL_EVENTS,

@@ -302,6 +302,23 @@ EXACT = {
     "### 6. Runs & export": "### 6. Các lượt & xuất",
     "All runs": "Tất cả các lượt",
     "Compare runs": "So sánh các lượt",
+    "Correct the answers, then train again": "Sửa các câu trả lời, rồi huấn luyện lại",
+    "Click a row of the table to mark its tuned answer. For a wrong one, type the right answer (the box starts with "
+    "the model's answer to edit).": "Bấm vào một hàng của bảng để đánh dấu câu trả lời sau tinh chỉnh. Với câu sai, "
+    "hãy gõ câu trả lời đúng (ô này bắt đầu bằng câu trả lời của mô hình để bạn sửa).",
+    "Question": "Câu hỏi",
+    "The tuned model's answer": "Câu trả lời của mô hình sau tinh chỉnh",
+    "This answer is": "Câu trả lời này",
+    "right": "đúng",
+    "wrong": "sai",
+    "The right answer": "Câu trả lời đúng",
+    "Save this mark": "Lưu đánh dấu này",
+    "Train again": "Huấn luyện lại",
+    "From scratch: a fresh adapter learns your data with the corrections in it":
+        "Từ đầu: một adapter mới học dữ liệu của bạn có kèm các chỗ sửa",
+    "Continue: this run's adapter keeps training on it, keeping what it learned":
+        "Tiếp tục: adapter của lượt này học tiếp trên đó, giữ lại những gì đã học",
+    "Train again with my corrections": "Huấn luyện lại với các chỗ sửa của tôi",
     "Loss curves of every run picked; with two or more, the settings that differ and, from the first run picked to "
     "the others, the held-out questions that changed.": "Đường sai số của mọi lượt đã chọn; với hai lượt trở lên, "
     "các thiết lập khác nhau và, từ lượt chọn đầu tiên sang các lượt khác, những câu hỏi kiểm tra đã thay đổi.",

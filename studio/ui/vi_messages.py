@@ -209,6 +209,16 @@ MESSAGES = {
     "trên các câu hỏi kiểm tra.",
     "The recipes are the same.": "Các công thức giống nhau.",
     "Pick at least two runs to compare.": "Hãy chọn ít nhất hai lượt để so sánh.",
+    "No answers marked yet: click a row of the table above.": "Chưa đánh dấu câu trả lời nào: hãy bấm vào một hàng "
+    "của bảng phía trên.",
+    "Type the right answer for a wrong one (the box starts with the model's answer to edit).": "Hãy gõ câu trả lời "
+    "đúng cho câu sai (ô này bắt đầu bằng câu trả lời của mô hình để bạn sửa).",
+    "The correction is the model's own answer: change it to the right one, or mark it right.": "Chỗ sửa giống hệt "
+    "câu trả lời của mô hình: hãy đổi thành câu đúng, hoặc đánh dấu là đúng.",
+    "The question is empty: mark an answer from the table or the chat.": "Câu hỏi trống: hãy đánh dấu một câu trả "
+    "lời từ bảng hoặc từ trò chuyện.",
+    "No wrong answers with corrections yet: mark some first.": "Chưa có câu trả lời sai nào kèm chỗ sửa: hãy đánh "
+    "dấu vài câu trước.",
     "setting": "thiết lập",
     "held-out questions answered": "câu hỏi kiểm tra trả lời đúng",
     "forgetting check": "kiểm tra quên",
@@ -236,6 +246,13 @@ MESSAGES = {
 
 PATTERNS = [
     ("{n1} of {n2}", "{n1} trên {n2}"),
+    ("{n1} answers marked: {n2} wrong with the right answer, {n3} right. The wrong ones go into the next "
+     "**Train again**.", "Đã đánh dấu {n1} câu trả lời: {n2} câu sai kèm câu đúng, {n3} câu đúng. Các câu sai sẽ "
+     "được đưa vào lần **Huấn luyện lại** tiếp theo."),
+    ("✅ Started run **{run}** on your data with the corrections in it. Watch it on the Train tab; when it is done, "
+     "pick both runs under **Compare runs** on the Runs & export tab.", "✅ Đã bắt đầu lượt **{run}** trên dữ liệu "
+     "của bạn có kèm các chỗ sửa. Theo dõi nó ở thẻ Huấn luyện; khi xong, hãy chọn cả hai lượt trong **So sánh các "
+     "lượt** ở thẻ Các lượt & xuất."),
     ("Most held-out questions answered: **{run}**.", "Trả lời đúng nhiều câu hỏi kiểm tra nhất: **{run}**."),
     ("Most held-out questions answered: **{run}**. The recipes are the same.",
      "Trả lời đúng nhiều câu hỏi kiểm tra nhất: **{run}**. Các công thức giống nhau."),
