@@ -6,7 +6,9 @@ runs from before a restart, from the CLI (`python -m studio compare A B`) and fr
 
 A question counts as answered when its tuned answer contains the reference's fact (the `contains` score the
 evaluation table shows); one whose tuned answer states another number or code than the reference is wrong
-whatever else it says. Runs are matched question by question on their held-out evaluation (`eval.json`).
+whatever else it says. Runs are matched question by question on their held-out evaluation (`eval.json`); the
+questions an expert marked wrong in the first run count as unanswered there, with the correction as the reference,
+and a run trained on the corrections answers them after training, so the comparison says whether each took.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from studio import runs
+from studio.corrections import latest
 from studio.evaluate import value_mismatch
 from studio.recipe import load as load_recipe
 
@@ -53,6 +56,11 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
+def latest_marks(run_dir: Path) -> list[dict]:
+    """The expert's wrong marks of the run's answers, each with its correction."""
+    return [m for m in latest(Path(run_dir)).values() if m["verdict"] == "wrong"]
+
+
 def answered(row: dict) -> bool | None:
     """Whether the tuned answer holds the reference's fact (None where the row has no reference to check)."""
     contains = row.get("tuned_scores", {}).get("contains")
@@ -78,6 +86,9 @@ def per_question(run_a: Path, run_b: Path) -> list[dict]:
     """The held-out questions both runs were evaluated on, each marked improved, regressed, still wrong or still
     right from run A to run B, with both answers; the changes first."""
     rows_a = {r["question"]: r for r in _read_json(Path(run_a) / "eval.json").get("rows", [])}
+    for mark in latest_marks(run_a):  # what the expert marked wrong in A: A's answer, the correction as reference
+        rows_a[mark["question"]] = {"question": mark["question"], "answer": mark["correction"],
+                                    "tuned": mark["answer"], "tuned_scores": {"contains": False}}
     out = []
     for row_b in _read_json(Path(run_b) / "eval.json").get("rows", []):
         row_a = rows_a.get(row_b["question"])

@@ -26,6 +26,7 @@ from studio.recipe import load as load_recipe
 
 FILE = "corrections.jsonl"
 REVISIONS = "revisions"
+CORRECTED = "corrected"  # marks a revision's rows that carry a correction: the next run's evaluation asks them too
 
 
 class CorrectionError(ValueError):
@@ -93,7 +94,10 @@ def revisions(run_dir: Path) -> list[dict]:
 
 
 def revise(run_dir: Path, who: str = "") -> Path:
-    """A new revision of the run's data with every correction in it; the path of its file (JSONL, chat messages)."""
+    """A new revision of the run's data with every correction in it; the path of its file (JSONL, chat messages).
+
+    The rows that carry a correction are marked `"corrected": true`, so the run trained on it also answers those
+    questions after training (`evaluate.evaluate_heldout`) and the comparison can say whether each one took."""
     run_dir = Path(run_dir)
     marks = {q: e for q, e in latest(run_dir).items() if e["verdict"] == "wrong"}
     if not marks:
@@ -114,10 +118,12 @@ def revise(run_dir: Path, who: str = "") -> Path:
                                "after": mark["correction"]})
                 messages[-1]["content"] = mark["correction"]
             seen.add(key)
+            examples.append({"messages": messages, CORRECTED: True})
+            continue
         examples.append({"messages": messages})
     added = [{"question": m["question"], "answer": m["correction"]} for q, m in marks.items() if q not in seen]
     examples += [{"messages": [{"role": "user", "content": a["question"]},
-                               {"role": "assistant", "content": a["answer"]}]} for a in added]
+                               {"role": "assistant", "content": a["answer"]}], CORRECTED: True} for a in added]
     earlier = revisions(run_dir)
     number = len(earlier) + 1
     folder = run_dir / REVISIONS

@@ -267,6 +267,20 @@ RECALL_LIMIT = 50
 REWORDED = "your questions asked in other words (never trained on)"
 
 
+def _corrected(run_dir: Path) -> list[Example]:
+    """The questions an expert corrected, where this run trained on a revision with their corrections
+    (`studio.corrections`): asked after training too, to show whether each correction took."""
+    from studio.recipe import load as load_recipe
+
+    try:
+        data = run_dir / "data" / Path(load_recipe(run_dir / "recipe.yaml").data.path).name
+    except (OSError, ValueError):
+        return []
+    if data.suffix != ".jsonl" or not data.is_file():
+        return []
+    return [Example(r["messages"], 0) for r in runs.read_jsonl(data) if r.get("corrected") and r.get("messages")]
+
+
 def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96, progress: Progress | None = None,
                      turn: Callable[[], AbstractContextManager] = nullcontext) -> dict:
     """Evaluate on the run's own held-out split (`data/eval.jsonl`) and keep the report as `eval.json`."""
@@ -281,8 +295,12 @@ def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96, progress: Pr
         source = REWORDED
     if not examples:  # a run from before reworded checks, or questions no rule could reword
         examples, source = read("train.jsonl")[:RECALL_LIMIT], "training questions (recall; nothing was held out)"
+    corrected = _corrected(run_dir)
+    examples += corrected
     report = evaluate_questions(run_dir, [e.question for e in examples], [e.answer for e in examples],
                                 max_new_tokens=max_new_tokens, progress=progress, turn=turn)
+    for row in report["rows"][len(report["rows"]) - len(corrected):] if corrected else []:
+        row["corrected"] = True
     report["source"] = source
     if source == REWORDED:
         report["message"] = ("Your upload was too small to hold questions out, so Studio reworded each of your "

@@ -83,6 +83,13 @@ def test_train_again_from_scratch_and_from_the_runs_adapter(tiny_run):
     fresh_dir = service.run_dir(fresh)
     assert "It was founded in 1873." in next((fresh_dir / "data").glob("rev-*.jsonl")).read_text()
     assert not (fresh_dir / "init_adapter").exists()
+    report = json.loads((fresh_dir / "eval.json").read_text())
+    asked = {r["question"]: r for r in report["rows"] if r.get("corrected")}
+    assert asked[FOUNDED]["answer"] == "It was founded in 1873."  # the corrected question, asked after training
+    from studio.compare import per_question
+
+    change = {r["question"]: r for r in per_question(path, fresh_dir)}[FOUNDED]
+    assert change["change"] in ("improved", "still wrong") and change["before"] == "In 1900."
 
     continued = service.train_again(tiny_run, continue_training=True)
     assert _wait(continued)["state"] == "done"
