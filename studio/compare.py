@@ -22,8 +22,8 @@ from studio.corrections import latest
 from studio.evaluate import value_mismatch
 from studio.recipe import load as load_recipe
 
-# Fields that name the run's own files or are bookkeeping, not settings a person chose.
-_NOT_SETTINGS = {"data.path", "output_dir", "run_name"}
+# Bookkeeping, not settings a person chose (data.path stays: a run on a revision of the data differs by it).
+_NOT_SETTINGS = {"output_dir", "run_name"}
 
 
 def settings(run_dir: Path) -> dict[str, object]:
@@ -84,11 +84,11 @@ def summary(run_dir: Path) -> dict:
 
 def per_question(run_a: Path, run_b: Path) -> list[dict]:
     """The held-out questions both runs were evaluated on, each marked improved, regressed, still wrong or still
-    right from run A to run B, with both answers; the changes first."""
+    right from run A to run B, with both answers: the questions corrected in A first, then the changes."""
     rows_a = {r["question"]: r for r in _read_json(Path(run_a) / "eval.json").get("rows", [])}
     for mark in latest_marks(run_a):  # what the expert marked wrong in A: A's answer, the correction as reference
         rows_a[mark["question"]] = {"question": mark["question"], "answer": mark["correction"],
-                                    "tuned": mark["answer"], "tuned_scores": {"contains": False}}
+                                    "tuned": mark["answer"], "tuned_scores": {"contains": False}, "corrected": True}
     out = []
     for row_b in _read_json(Path(run_b) / "eval.json").get("rows", []):
         row_a = rows_a.get(row_b["question"])
@@ -101,9 +101,10 @@ def per_question(run_a: Path, run_b: Path) -> list[dict]:
             change = {(False, True): "improved", (True, False): "regressed", (False, False): "still wrong",
                       (True, True): "still right"}[was, now]
         out.append({"question": row_b["question"], "reference": row_b.get("answer", ""), "change": change,
-                    "before": row_a.get("tuned", ""), "after": row_b.get("tuned", "")})
+                    "before": row_a.get("tuned", ""), "after": row_b.get("tuned", ""),
+                    "corrected": bool(row_a.get("corrected"))})
     order = {"improved": 0, "regressed": 1, "still wrong": 2, "still right": 3, "not checked": 4}
-    return sorted(out, key=lambda r: order[r["change"]])
+    return sorted(out, key=lambda r: (not r["corrected"], order[r["change"]]))
 
 
 def compare(run_dirs: list[Path]) -> dict:

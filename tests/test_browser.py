@@ -228,6 +228,57 @@ def test_the_first_hour_walk_with_a_26_row_excel_file(page, tmp_path):
     assert page.dialogs == []
 
 
+def test_the_experts_loop_correct_train_again_compare(page):
+    """#17's loop on the walk's run: mark two tuned answers wrong with the right ones on the Evaluate tab, train
+    again with the corrections, and compare both runs: the recipe diff, and those two questions marked improved or
+    still wrong against the first run's answers. Runs after the first-hour walk (its run is the one corrected)."""
+    import json
+
+    from studio import runs
+    from studio.jobs import jobs
+
+    first = next(r for r in runs.list_runs() if "crumb" in r["run_id"] and r["state"] == "done")["run_id"]
+    rows = json.loads((runs.runs_dir() / first / "eval.json").read_text())["rows"][:2]
+    page.get_by_role("tab", name="5. Evaluate").click()
+    wait_for_run(page, "Run", exact=True)
+    page.get_by_text("Correct the answers, then train again").click()
+    for i, row in enumerate(rows, 1):
+        page.get_by_text(row["question"], exact=True).filter(visible=True).first.click()
+        sync_api.expect(page.get_by_label("Question", exact=True)).to_have_value(row["question"], timeout=10_000)
+        page.get_by_label("The right answer").fill(f"The right answer to question {i} is {row['answer']}")
+        page.get_by_role("button", name="Save this mark").click()
+        page.get_by_text(f"{i} answer{'s' * (i > 1)} marked: {i} wrong").wait_for()
+    shot(page, "7_corrections")
+    page.get_by_role("button", name="Train again with my corrections").click()
+    page.get_by_text("Started run").wait_for()
+    assert not errors_shown(page), "an error on screen at 7_corrections"
+    jobs.wait(300)
+    second = next(r["run_id"] for r in runs.list_runs() if r["run_id"] != first and "rev-001" in r["run_id"])
+    assert runs.read_status(runs.runs_dir() / second)["state"] == "done"
+
+    page.get_by_role("tab", name="6. Runs & export").click()
+    page.get_by_role("button", name="↻ Refresh").filter(visible=True).first.click()
+    picker = page.get_by_label("Compare runs")
+    for run_id in (first, second):
+        picker.click()
+        page.get_by_role("option", name=run_id, exact=True).click()
+    page.get_by_text("Question by question, from the first run picked").wait_for()
+    page.wait_for_function("(qs) => qs.every(q => document.body.innerText.includes(q))",
+                           arg=[r["question"] for r in rows], timeout=30_000)
+    text = page.locator("body").inner_text()
+    assert "Settings that differ" in text and "How each did" in text and "rev-001" in text
+    shot(page, "8_compare")
+    shown = page.evaluate("""(qs) => qs.map(q => {
+        const cell = [...document.querySelectorAll('td, [role=gridcell], [role=cell]')]
+            .find(c => c.innerText.trim() === q && c.offsetParent !== null);
+        const row = cell && (cell.closest('tr') || cell.closest('[role=row]'));
+        return row ? row.innerText : '';
+    })""", [r["question"] for r in rows])
+    for text in shown:  # each corrected question is on screen with a verdict on the correction
+        assert re.search(r"\b(improved|still wrong)\b", text), shown
+    assert not errors_shown(page), "an error on screen at 8_compare"
+
+
 def test_a_reload_keeps_the_data_and_the_settings(page):
     """A reload mid-work used to lose the file ("No data loaded" at Start): the browser keeps a token of the copy
     the studio kept, and the form as it was left."""

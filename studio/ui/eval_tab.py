@@ -142,8 +142,8 @@ def marks_summary(run_id: str | None) -> str:
     if not marks:
         return "No answers marked yet: click a row of the table above."
     wrong = sum(m["verdict"] == "wrong" for m in marks)
-    return (f"{len(marks)} answers marked: {wrong} wrong with the right answer, {len(marks) - wrong} right. "
-            "The wrong ones go into the next **Train again**.")
+    return (f"{len(marks)} answer{'s' * (len(marks) != 1)} marked: {wrong} wrong with the right answer, "
+            f"{len(marks) - wrong} right. The wrong ones go into the next **Train again**.")
 
 
 def save_mark(run_id: str | None, question: str, answer: str, verdict: str, correction: str) -> tuple[str, str]:

@@ -249,6 +249,9 @@ PATTERNS = [
     ("{n1} answers marked: {n2} wrong with the right answer, {n3} right. The wrong ones go into the next "
      "**Train again**.", "Đã đánh dấu {n1} câu trả lời: {n2} câu sai kèm câu đúng, {n3} câu đúng. Các câu sai sẽ "
      "được đưa vào lần **Huấn luyện lại** tiếp theo."),
+    ("{n1} answer marked: {n2} wrong with the right answer, {n3} right. The wrong ones go into the next "
+     "**Train again**.", "Đã đánh dấu {n1} câu trả lời: {n2} câu sai kèm câu đúng, {n3} câu đúng. Các câu sai sẽ "
+     "được đưa vào lần **Huấn luyện lại** tiếp theo."),
     ("✅ Started run **{run}** on your data with the corrections in it. Watch it on the Train tab; when it is done, "
      "pick both runs under **Compare runs** on the Runs & export tab.", "✅ Đã bắt đầu lượt **{run}** trên dữ liệu "
      "của bạn có kèm các chỗ sửa. Theo dõi nó ở thẻ Huấn luyện; khi xong, hãy chọn cả hai lượt trong **So sánh các "
