@@ -188,6 +188,17 @@ def cmd_correct(args) -> int:
     return 0
 
 
+def cmd_preferences(args) -> int:
+    from studio.corrections import CorrectionError, write_preferences
+
+    try:
+        out = write_preferences(resolve_run_path(args.run_dir), Path(args.out))
+    except (RunNotFound, CorrectionError) as exc:
+        return _fail(str(exc))
+    print(out)
+    return 0
+
+
 def cmd_train_again(args) -> int:
     from studio import runs
     from studio.corrections import CorrectionError, train_again
@@ -323,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     mark.add_argument("--right", action="store_true", help="the answer is right")
     mark.add_argument("--correction", help="the answer is wrong; this is the right one")
     p.set_defaults(func=cmd_correct)
+
+    p = sub.add_parser("preferences", help="Write RUN's wrong answers and their corrections as preference pairs "
+                       "(prompt, chosen, rejected) for DPO or ORPO on top of it (method.init_adapter=RUN).")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("--out", required=True, help="the CSV file to write")
+    p.set_defaults(func=cmd_preferences)
 
     p = sub.add_parser("train-again", help="Train a new run from RUN's recipe on its data with every correction in "
                        "it (a new revision beside the upload).")

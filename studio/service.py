@@ -294,6 +294,17 @@ def corrections_table(run_id: str) -> list[dict]:
     return list(latest(run_dir(run_id)).values())
 
 
+def preference_file(run_id: str) -> str:
+    """The run's corrections as a preference file (prompt, chosen, rejected) in the downloads folder; its path."""
+    from studio.corrections import CorrectionError, write_preferences
+
+    prune_downloads()
+    try:
+        return str(write_preferences(run_dir(run_id), downloads_dir() / f"{run_id}-corrections-preferences.csv"))
+    except CorrectionError as exc:
+        raise UserError(str(exc)) from None
+
+
 def train_again(run_id: str, continue_training: bool = False) -> str:
     """A new run from the run's recipe on a new revision of its data with every correction in it; its id.
 

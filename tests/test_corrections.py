@@ -122,3 +122,23 @@ def test_correct_and_train_again_from_the_cli(tiny_run):
     assert runs.read_status(new)["state"] == "done"
     assert (new / "init_adapter" / "adapter_config.json").exists()
     assert "Dogs travel free." in next((new / "data").glob("rev-*.jsonl")).read_text()
+
+
+def test_the_corrections_as_preference_pairs_from_the_cli_and_the_app(tiny_run, tmp_path):
+    import csv
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = service.run_dir(tiny_run)
+    service.mark_answer(tiny_run, "Is there a night ferry?", "No.", right=False, correction="Yes, at 23:00.")
+    out = tmp_path / "prefs.csv"
+    proc = subprocess.run([sys.executable, "-m", "studio", "preferences", str(path), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert {"prompt": "Is there a night ferry?", "chosen": "Yes, at 23:00.", "rejected": "No."} in rows
+    from studio.data import load_preferences
+
+    assert load_preferences(out).pairs, "the file trains with the existing preference path"
+    assert Path(service.preference_file(tiny_run)).read_text() == out.read_text()

@@ -159,6 +159,11 @@ def train_again(run_id: str | None, mode: str) -> str:
             "when it is done, pick both runs under **Compare runs** on the Runs & export tab.")
 
 
+def preferences(run_id: str | None) -> str:
+    _picked_run(run_id)
+    return service.preference_file(run_id)
+
+
 def refresh_runs():
     choices = service.runs_with_weights()
     return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
@@ -196,6 +201,9 @@ def build(tab: gr.Tab) -> None:
             again_mode = gr.Radio(AGAIN_MODES, value="scratch", label="Train again", scale=3)
             again = gr.Button("Train again with my corrections", variant="primary", scale=1)
         again_note = gr.Markdown()
+        with gr.Row():
+            prefs = gr.Button("The wrong answers as preference pairs (.csv, for DPO/ORPO)", scale=1)
+            prefs_file = gr.File(label="Preference pairs", interactive=False, height=70, scale=2)
 
     tab.select(refresh_runs, outputs=[run], api_visibility="private")
     rows.select(pick_row, outputs=[mark_question, mark_answer, correction], api_visibility="private")
@@ -203,6 +211,7 @@ def build(tab: gr.Tab) -> None:
     save.click(save_mark, inputs=[run, mark_question, mark_answer, verdict, correction],
                outputs=[marks_note, correction], api_visibility="private")
     again.click(train_again, inputs=[run, again_mode], outputs=[again_note], api_visibility="private")
+    prefs.click(preferences, inputs=[run], outputs=[prefs_file], api_visibility="private")
     refresh.click(refresh_runs, outputs=[run], api_visibility="private")
     run.change(load_saved, inputs=[run], outputs=[table, rows, forgetting], api_visibility="private")
     go.click(evaluate_run, inputs=[run, eval_file, max_new], outputs=[table, rows], **MODEL_EVENTS,

@@ -319,6 +319,9 @@ EXACT = {
     "Continue: this run's adapter keeps training on it, keeping what it learned":
         "Tiếp tục: adapter của lượt này học tiếp trên đó, giữ lại những gì đã học",
     "Train again with my corrections": "Huấn luyện lại với các chỗ sửa của tôi",
+    "The wrong answers as preference pairs (.csv, for DPO/ORPO)": "Các câu trả lời sai thành cặp ưu tiên (.csv, cho "
+    "DPO/ORPO)",
+    "Preference pairs": "Các cặp ưu tiên",
     "Loss curves of every run picked; with two or more, the settings that differ and, from the first run picked to "
     "the others, the held-out questions that changed.": "Đường sai số của mọi lượt đã chọn; với hai lượt trở lên, "
     "các thiết lập khác nhau và, từ lượt chọn đầu tiên sang các lượt khác, những câu hỏi kiểm tra đã thay đổi.",
