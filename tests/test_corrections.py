@@ -142,3 +142,18 @@ def test_the_corrections_as_preference_pairs_from_the_cli_and_the_app(tiny_run, 
 
     assert load_preferences(out).pairs, "the file trains with the existing preference path"
     assert Path(service.preference_file(tiny_run)).read_text() == out.read_text()
+
+
+def test_the_chat_tabs_last_reply_is_marked(tiny_run):
+    import gradio as gr
+
+    from studio.ui.chat_tab import edit_last, mark_last
+
+    history = [{"role": "user", "content": "Is the café open on boats?"}, {"role": "assistant", "content": "No."},
+               {"role": "user", "content": "Can I bring a kayak?"}, {"role": "assistant", "content": "Never."}]
+    assert edit_last(history) == "Never."
+    assert "Kept" in mark_last(tiny_run, history, "wrong", "Yes, kayaks travel on the car deck.")
+    entry = service.corrections_table(tiny_run)[-1]
+    assert (entry["question"], entry["answer"], entry["source"]) == ("Can I bring a kayak?", "Never.", "chat")
+    with pytest.raises(gr.Error, match="Ask a question first"):
+        mark_last(tiny_run, [], "right", "")

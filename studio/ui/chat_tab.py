@@ -103,6 +103,29 @@ def _stream_sides(run_id: str, prompt: str, base_history: list, sft_history: lis
                 history[-1] = {"role": "assistant", "content": ""}
 
 
+def last_exchange(tuned_history: list) -> tuple[str, str]:
+    """(the last question, the tuned model's reply to it) in the tuned pane, or empty strings."""
+    history = [m for m in tuned_history or [] if isinstance(m, dict)]
+    for i in range(len(history) - 1, 0, -1):
+        if history[i].get("role") == "assistant" and history[i - 1].get("role") == "user":
+            return str(history[i - 1].get("content") or ""), str(history[i].get("content") or "")
+    return "", ""
+
+
+def edit_last(tuned_history: list) -> str:
+    """The tuned model's last reply, into the box to edit into the right answer."""
+    return last_exchange(tuned_history)[1]
+
+
+def mark_last(run_id: str | None, tuned_history: list, verdict: str, correction: str) -> str:
+    """Mark the tuned model's last reply right, or wrong with the right answer (kept with the run's corrections)."""
+    question, answer = last_exchange(tuned_history)
+    if not question:
+        raise gr.Error("Ask a question first: the mark is for the tuned model's last reply.")
+    service.mark_answer(run_id or "", question, answer, verdict == "right", correction, source="chat")
+    return ("✅ Kept with this run's corrections: the Evaluate tab's **Train again with my corrections** uses it.")
+
+
 # ---- layout ----------------------------------------------------------------------------------------------------
 
 
@@ -150,6 +173,14 @@ def build(tab: gr.Tab, page: gr.Blocks | None = None, demo_landing: bool = False
                             submit_btn=True)
         clear = gr.Button("Clear", scale=1)
     answers = gr.State({})
+    with gr.Accordion("Mark the tuned model's last reply", open=False):
+        with gr.Row():
+            verdict = gr.Radio(["right", "wrong"], value="wrong", label="This answer is", scale=1)
+            correction = gr.Textbox(label="The right answer", lines=2, scale=4)
+        with gr.Row():
+            edit = gr.Button("Edit the last reply", scale=1)
+            save = gr.Button("Save this mark", scale=1)
+        marked = gr.Markdown()
 
     refresh.click(run_list, outputs=[run], api_visibility="private")
     tab.select(run_list, outputs=[run], api_visibility="private")
@@ -162,6 +193,8 @@ def build(tab: gr.Tab, page: gr.Blocks | None = None, demo_landing: bool = False
                   api_visibility="private")
     clear.click(lambda: ([], [], [], ""), outputs=[base_chat, sft_chat, tuned_chat, expected],
                 api_visibility="private")
+    edit.click(edit_last, inputs=[tuned_chat], outputs=[correction], api_visibility="private")
+    save.click(mark_last, inputs=[run, tuned_chat, verdict, correction], outputs=[marked], api_visibility="private")
     if demo_landing and page is not None:
         page.load(landing, outputs=[run, taught, reworded], api_visibility="private")
         for questions in (taught, reworded):

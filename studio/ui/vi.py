@@ -322,6 +322,8 @@ EXACT = {
     "The wrong answers as preference pairs (.csv, for DPO/ORPO)": "Các câu trả lời sai thành cặp ưu tiên (.csv, cho "
     "DPO/ORPO)",
     "Preference pairs": "Các cặp ưu tiên",
+    "Mark the tuned model's last reply": "Đánh dấu câu trả lời gần nhất của mô hình sau tinh chỉnh",
+    "Edit the last reply": "Sửa câu trả lời gần nhất",
     "Loss curves of every run picked; with two or more, the settings that differ and, from the first run picked to "
     "the others, the held-out questions that changed.": "Đường sai số của mọi lượt đã chọn; với hai lượt trở lên, "
     "các thiết lập khác nhau và, từ lượt chọn đầu tiên sang các lượt khác, những câu hỏi kiểm tra đã thay đổi.",

@@ -209,6 +209,10 @@ MESSAGES = {
     "trên các câu hỏi kiểm tra.",
     "The recipes are the same.": "Các công thức giống nhau.",
     "Pick at least two runs to compare.": "Hãy chọn ít nhất hai lượt để so sánh.",
+    "Ask a question first: the mark is for the tuned model's last reply.": "Hãy đặt câu hỏi trước: đánh dấu là cho "
+    "câu trả lời gần nhất của mô hình sau tinh chỉnh.",
+    "✅ Kept with this run's corrections: the Evaluate tab's **Train again with my corrections** uses it.": "✅ Đã lưu "
+    "vào các chỗ sửa của lượt này: nút **Huấn luyện lại với các chỗ sửa của tôi** ở thẻ Đánh giá sẽ dùng nó.",
     "No answers marked yet: click a row of the table above.": "Chưa đánh dấu câu trả lời nào: hãy bấm vào một hàng "
     "của bảng phía trên.",
     "Type the right answer for a wrong one (the box starts with the model's answer to edit).": "Hãy gõ câu trả lời "
