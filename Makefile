@@ -47,7 +47,7 @@ llama: $(LLAMA_STAMP)
 # first) and the studio starts at once; models loaded after it finishes answer from llama.cpp.
 llama-background:
 	@if [ ! -f $(LLAMA_STAMP) ] && ! { [ -f $(VENV)/.llama-pid ] && kill -0 "$$(cat $(VENV)/.llama-pid)" 2>/dev/null; }; then \
-	  echo "Building llama.cpp in the background for 3x faster chat (a few minutes, once; log: $(LLAMA_LOG))."; \
+	  echo "Building llama.cpp in the background for about 5x faster chat (a few minutes, once; log: $(LLAMA_LOG))."; \
 	  echo "Until it is ready, chat answers on torch."; \
 	  setsid nohup nice -n 19 $(MAKE) -s $(LLAMA_STAMP) > /dev/null 2>&1 < /dev/null & echo $$! > $(VENV)/.llama-pid; fi
 
