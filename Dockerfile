@@ -21,8 +21,8 @@ RUN pip install ${TORCH_INDEX:+--index-url "$TORCH_INDEX"} torch==2.13.0 \
 
 # llama.cpp for chat and evaluation at its speed (studio/kernels/gguf_decode.py; the Makefile pins the same version),
 # built once here. Not for this machine's CPU (GGML_NATIVE off) but for any x86-64 one with AVX2: the Space's CPU is
-# not the builder's. The compilers go again in the same layer.
-RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
+# not the builder's. The compilers go again in the same layer; libgomp1 (llama.cpp's OpenMP) stays, installed by name.
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake libgomp1 \
  && CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
     pip install llama-cpp-python==0.3.36 \
  && apt-get purge -y build-essential cmake && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
