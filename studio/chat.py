@@ -352,9 +352,20 @@ def get_chat_model(run_dir: Path | None = None, base: str = "default", weights: 
         _cache[key] = model
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
+        _unload_unused_adapters()
     return model
+
+
+def _unload_unused_adapters() -> None:
+    """llama.cpp keeps an adapter until it is freed (~80 MB at r 64): those of runs no cached model answers for go,
+    so a day of trying runs does not pile them up. Called under _cache_lock."""
+    wanted = {m.adapter_gguf for m in _cache.values() if m.adapter_gguf is not None}
+    for engine in _engines.values():
+        for adapter in [a for a in engine.adapters if a not in wanted]:
+            engine.unload_adapter(adapter)
 
 
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
+        _unload_unused_adapters()

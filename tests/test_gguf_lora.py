@@ -128,4 +128,7 @@ def test_llama_cpp_applies_the_adapter_as_peft_does(adapter, tiny_model_dir, tmp
     np.testing.assert_allclose(got_base, base, atol=0.02 * np.abs(base).max())
     # what the adapter adds, as llama.cpp applies it: same as PEFT's (a wrong scale or Q/K order fails here)
     np.testing.assert_allclose(got_tuned - got_base, tuned - base, atol=0.05 * scale)
+    engine.unload_adapter(lora_file)  # on while freed: switched off first, and the base answers as before
+    assert engine.adapters == {} and engine.active is None
+    np.testing.assert_allclose(llama_logits(None), got_base, atol=1e-5)
     engine.close()

@@ -191,3 +191,8 @@ def test_llama_cpp_replies_are_the_reference_models_own_choices(trained_run):
     assert max(gaps) < 1.0, max(gaps)
     assert sum(g < 1e-4 for g in gaps) >= 0.9 * len(gaps)
     assert chat.generate_batch(prompts[:2], tuned=True, max_new_tokens=16)[0]
+    from studio.chat import _engines, clear_cache
+
+    clear_cache()  # no cached model answers for the run now: its adapter is freed in every engine...
+    assert not any(engine.adapters for engine in _engines.values())
+    assert chat.reply(prompts[1], max_new_tokens=8)  # ...and loaded again by a model that still holds it

@@ -116,6 +116,15 @@ class Engine:
                     raise ValueError(f"llama.cpp could not load the adapter {gguf_lora.name}.")
                 self.adapters[gguf_lora] = handle
 
+    def unload_adapter(self, gguf_lora: Path) -> None:
+        """Free a loaded adapter (switched off first if it is on)."""
+        gguf_lora = Path(gguf_lora)
+        with self.lock:
+            if gguf_lora in self.adapters:
+                if self.active == gguf_lora:
+                    self.use(None)
+                self.lib.llama_adapter_lora_free(self.adapters.pop(gguf_lora))
+
     def use(self, adapter: Path | None) -> None:
         """Switch the adapter on (a GGUF LoRA file loaded before) or off; the cache goes with a change."""
         adapter = Path(adapter) if adapter else None
@@ -124,6 +133,7 @@ class Engine:
         if adapter is None:
             rc = self.lib.llama_set_adapters_lora(self.ctx, None, 0, None)
         else:
+            self.load_adapter(adapter)  # again, where it was freed while no cached model answered for it
             handles = (self.lib.llama_adapter_lora_p_ctypes * 1)(self.adapters[adapter])
             rc = self.lib.llama_set_adapters_lora(self.ctx, handles, 1, (ctypes.c_float * 1)(1.0))
         if rc != 0:
