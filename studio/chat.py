@@ -4,8 +4,9 @@ A LoRA run's tuned model is the base model with its adapter on; the base reply i
 with the adapter switched off, so comparing costs no second copy in memory.
 
 On a CPU with llama.cpp installed, the default model's replies are decoded by llama.cpp over the GGUF file it
-ships as, the adapter switched per request (studio/kernels/gguf_decode.py): 3x torch's tokens/s. Everywhere
-else (a GPU, other bases, full fine-tunes, llama.cpp missing) torch answers, and `engine` says which did.
+ships as, the adapter switched per request (studio/kernels/gguf_decode.py): 5x the torch fallback's tokens/s
+(bench/README.md, "Chat"). Everywhere else (a GPU, other bases, full fine-tunes, llama.cpp missing) torch
+answers, and `engine` says which did.
 """
 
 from __future__ import annotations

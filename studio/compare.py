@@ -108,8 +108,8 @@ def per_question(run_a: Path, run_b: Path) -> list[dict]:
 
 
 def compare(run_dirs: list[Path]) -> dict:
-    """Everything a comparison shows, as plain data: the recipe diff, each run's figures, the loss curves (step,
-    loss) and, between the first run and each later one, the questions that changed."""
+    """Everything a comparison shows, as plain data: the recipe diff, each run's figures, the best run (`best`),
+    the loss curves (step, loss) and, between the first run and each later one, the questions that changed."""
     if len(run_dirs) < 2:
         raise ValueError("Pick at least two runs to compare.")
     run_dirs = [Path(d) for d in run_dirs]
@@ -119,14 +119,19 @@ def compare(run_dirs: list[Path]) -> dict:
     curves = {d.name: [(m["step"], m["loss"]) for m in runs.read_metrics(d) if m.get("loss") is not None]
               for d in run_dirs}
     changes = {d.name: per_question(run_dirs[0], d) for d in run_dirs[1:]}
-    return {"runs": [d.name for d in run_dirs], "diff": recipe_diff(run_dirs),
-            "summary": [summary(d) for d in run_dirs], "curves": curves, "questions": changes}
+    summaries = [summary(d) for d in run_dirs]
+    return {"runs": [d.name for d in run_dirs], "diff": recipe_diff(run_dirs), "summary": summaries,
+            "best": _best(summaries), "curves": curves, "questions": changes}
 
 
 def best(run_dirs: list[Path]) -> str | None:
     """The run that answered most held-out questions; a tie goes to the one the forgetting check did not flag,
     then to the lower held-out loss. None when no run has been evaluated."""
-    scored = [s for s in (summary(d) for d in run_dirs) if s["answered"] is not None]
+    return _best([summary(d) for d in run_dirs])
+
+
+def _best(summaries: list[dict]) -> str | None:
+    scored = [s for s in summaries if s["answered"] is not None]
     if not scored:
         return None
     return max(scored, key=lambda s: (s["answered"] / s["questions"], not s["forgetting_flag"],

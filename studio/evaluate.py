@@ -295,11 +295,11 @@ def evaluate_heldout(run_dir: str | Path, max_new_tokens: int = 96, progress: Pr
         source = REWORDED
     if not examples:  # a run from before reworded checks, or questions no rule could reword
         examples, source = read("train.jsonl")[:RECALL_LIMIT], "training questions (recall; nothing was held out)"
-    corrected = _corrected(run_dir)
-    examples += corrected
+    first_corrected = len(examples)
+    examples += _corrected(run_dir)
     report = evaluate_questions(run_dir, [e.question for e in examples], [e.answer for e in examples],
                                 max_new_tokens=max_new_tokens, progress=progress, turn=turn)
-    for row in report["rows"][len(report["rows"]) - len(corrected):] if corrected else []:
+    for row in report["rows"][first_corrected:]:
         row["corrected"] = True
     report["source"] = source
     if source == REWORDED:

@@ -59,8 +59,6 @@ HOW_COLUMNS = ["run", "held-out questions answered", "loss", "held-out loss", "s
 
 def comparison(run_ids: list[str] | None) -> tuple:
     """(loss curves, the best run in words, settings that differ, how each did, question by question)."""
-    from studio.compare import best
-
     fig, run_ids = overlay_figure(run_ids), list(run_ids or [])
     questions = pd.DataFrame(columns=list(QUESTION_COLUMNS.values()))
     if len(run_ids) < 2:
@@ -73,7 +71,7 @@ def comparison(run_ids: list[str] | None) -> tuple:
                          else "not evaluated", str(s["final_loss"] or ""), str(s["eval_loss"] or ""), str(s["seconds"]),
                          {True: "flagged", False: "ok", None: "not run"}[s["forgetting_flag"]]]
                         for s in result["summary"]], columns=HOW_COLUMNS)
-    winner = best([service.run_dir(r) for r in run_ids])
+    winner = result["best"]
     note = (f"Most held-out questions answered: **{md_escape(winner)}**." if winner
             else "None of these runs has been evaluated on held-out questions yet.")
     if not result["diff"]:
