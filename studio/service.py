@@ -281,6 +281,11 @@ def mark_answer(run_id: str, question: str, answer: str, right: bool, correction
 
     refuse_in_demo("correcting answers")
     path = run_dir(run_id)
+    cap = policy.limits().prompt_chars  # a mark is kept in the run folder: no caller writes more than a question
+    for name, text in (("question", question), ("model's answer", answer), ("correction", correction)):
+        if len(str(text or "")) > cap:
+            raise UserError(f"The {name} is {len(str(text)):,} characters long; this studio keeps at most {cap:,} "
+                            "(STUDIO_MAX_PROMPT_CHARS). Shorten it.")
     try:
         return record(path, question, answer, bool(right), correction, source)
     except CorrectionError as exc:

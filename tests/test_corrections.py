@@ -28,6 +28,9 @@ def test_a_wrong_mark_needs_a_correction_that_differs(tiny_run):
         corrections.record(path, "  ", "x", right=True)
     with pytest.raises(service.UserError, match="Type the right answer"):
         service.mark_answer(tiny_run, FOUNDED, "In 1900.", right=False)
+    with pytest.raises(service.UserError, match="The correction is 4,001 characters long"):
+        service.mark_answer(tiny_run, FOUNDED, "In 1900.", right=False, correction="x" * 4001)
+    assert not (path / corrections.FILE).exists(), "nothing kept from a refused mark"
 
 
 def test_marks_become_a_revision_beside_the_upload_and_preference_pairs(tiny_run, tmp_path):

@@ -500,6 +500,14 @@ PATTERNS = [
      "Đây là bản trình diễn chỉ xem: {what} đã tắt. Hãy chạy Studio trên máy của bạn để huấn luyện."),
     ("The question is {n1} characters long; this studio takes at most {n2} (STUDIO_MAX_PROMPT_CHARS). Shorten it.",
      "Câu hỏi dài {n1} ký tự; studio này nhận nhiều nhất {n2} (STUDIO_MAX_PROMPT_CHARS). Hãy rút ngắn."),
+    ("The question is {n1} characters long; this studio keeps at most {n2} (STUDIO_MAX_PROMPT_CHARS). Shorten it.",
+     "Câu hỏi dài {n1} ký tự; studio này chỉ lưu tối đa {n2} (STUDIO_MAX_PROMPT_CHARS). Hãy rút ngắn lại."),
+    ("The model's answer is {n1} characters long; this studio keeps at most {n2} (STUDIO_MAX_PROMPT_CHARS). "
+     "Shorten it.", "Câu trả lời của mô hình dài {n1} ký tự; studio này chỉ lưu tối đa {n2} "
+     "(STUDIO_MAX_PROMPT_CHARS). Hãy rút ngắn lại."),
+    ("The correction is {n1} characters long; this studio keeps at most {n2} (STUDIO_MAX_PROMPT_CHARS). "
+     "Shorten it.", "Chỗ sửa dài {n1} ký tự; studio này chỉ lưu tối đa {n2} (STUDIO_MAX_PROMPT_CHARS). Hãy rút "
+     "ngắn lại."),
     ("The conversation is {n1} characters long; this studio keeps at most {n2}. Press Clear and ask again.",
      "Cuộc trò chuyện dài {n1} ký tự; studio này giữ nhiều nhất {n2}. Bấm Xóa rồi hỏi lại."),
     # Errors
