@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from studio.cli_loop import add_loop_commands
 from studio.data import DocumentError, detect_preferences, load_data, read_document, split_passages
 from studio.dataset_export import export_alpaca_json, export_openai_jsonl
 from studio.docqa import draft_pairs, write_pairs_csv
@@ -165,57 +166,6 @@ def cmd_runs(args) -> int:
     return 0
 
 
-def cmd_compare(args) -> int:
-    from studio.compare import compare, describe
-
-    try:
-        result = compare([resolve_run_path(r) for r in args.run_dirs])
-    except (RunNotFound, ValueError) as exc:
-        return _fail(str(exc))
-    print(json.dumps(result, indent=1, default=str) if args.json else describe(result))
-    return 0
-
-
-def cmd_correct(args) -> int:
-    from studio.corrections import CorrectionError, record
-
-    try:
-        entry = record(resolve_run_path(args.run_dir), args.question, args.answer, args.right, args.correction or "",
-                       source="cli")
-    except (RunNotFound, CorrectionError) as exc:
-        return _fail(str(exc))
-    print(json.dumps(entry, ensure_ascii=False))
-    return 0
-
-
-def cmd_preferences(args) -> int:
-    from studio.corrections import CorrectionError, write_preferences
-
-    try:
-        out = write_preferences(resolve_run_path(args.run_dir), Path(args.out))
-    except (RunNotFound, CorrectionError) as exc:
-        return _fail(str(exc))
-    print(out)
-    return 0
-
-
-def cmd_train_again(args) -> int:
-    from studio import runs
-    from studio.corrections import CorrectionError, train_again
-    from studio.train import train
-
-    try:
-        recipe, data = train_again(resolve_run_path(args.run_dir), args.continue_training)
-    except (RunNotFound, CorrectionError) as exc:
-        return _fail(str(exc))
-    print(f"data revision: {data}", file=sys.stderr)
-    run_dir = train(recipe, data, Path(args.out) if args.out else runs.new_run_dir(data.stem))
-    status = runs.read_status(run_dir)
-    print(f"{status.get('state')}: {status.get('message')}", file=sys.stderr)
-    print(run_dir)
-    return 0 if status.get("state") == "done" else 1
-
-
 def cmd_bake_demo(args) -> int:
     from studio.demo import BakeFailed, bake_demo
 
@@ -325,35 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("correct", help="Mark a tuned answer right, or wrong with the right answer; the next "
-                       "train-again learns it.")
-    p.add_argument("run_dir", metavar="RUN")
-    p.add_argument("question")
-    p.add_argument("--answer", default="", help="the model's answer being marked")
-    mark = p.add_mutually_exclusive_group(required=True)
-    mark.add_argument("--right", action="store_true", help="the answer is right")
-    mark.add_argument("--correction", help="the answer is wrong; this is the right one")
-    p.set_defaults(func=cmd_correct)
-
-    p = sub.add_parser("preferences", help="Write RUN's wrong answers and their corrections as preference pairs "
-                       "(prompt, chosen, rejected) for DPO or ORPO on top of it (method.init_adapter=RUN).")
-    p.add_argument("run_dir", metavar="RUN")
-    p.add_argument("--out", required=True, help="the CSV file to write")
-    p.set_defaults(func=cmd_preferences)
-
-    p = sub.add_parser("train-again", help="Train a new run from RUN's recipe on its data with every correction in "
-                       "it (a new revision beside the upload).")
-    p.add_argument("run_dir", metavar="RUN")
-    p.add_argument("--continue", dest="continue_training", action="store_true",
-                   help="keep training RUN's adapter instead of starting a fresh one")
-    p.add_argument("--out", help="Run folder (default: a new folder under STUDIO_HOME/runs).")
-    p.set_defaults(func=cmd_train_again)
-
-    p = sub.add_parser("compare", help="Compare runs: the settings that differ, held-out questions answered, loss, "
-                       "and which questions improved or regressed from the first run to the others.")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN", help="two or more runs (folder or run name)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_compare)
+    add_loop_commands(sub)
 
     p = sub.add_parser("bake-demo", help="Train and evaluate the demo run a read-only Space shows (the Dockerfile "
                        "runs it at build time).")

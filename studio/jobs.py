@@ -1,4 +1,5 @@
-"""One training job at a time for the whole app, in a background thread that no browser tab owns.
+"""One training job at a time for the whole app, in a background thread that no browser tab owns; the runs
+started meanwhile wait in the queue (`studio.run_queue`) and start one after another.
 
 The UI and the API only start, stop and read; the thread writes progress to the run folder, so a
 closed tab never stalls a run and a reopened one reattaches by reading the folder.
@@ -10,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from studio import policy, runs
+from studio import policy, run_queue, runs
 from studio.card import write_card
 from studio.evaluate import evaluate_heldout, verdict
 from studio.recipe import Recipe
@@ -63,6 +64,7 @@ class EvaluationSkipped(Exception):
 class JobManager:
     def __init__(self):
         self._lock = threading.Lock()
+        self._kick_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop: threading.Event | None = None
         self.run_dir: Path | None = None
@@ -103,20 +105,53 @@ class JobManager:
         self.log_lines.append(message)
         del self.log_lines[:-500]
 
-    def start(self, recipe: Recipe, data_path: str | Path, name: str = "") -> Path:
-        """Start training in the background and return its run folder at once."""
-        if self.active():
-            raise Busy(f"A run is already training ({self.run_dir.name}). Stop it or wait for it to finish.")
-        run_dir = runs.new_run_dir(name or Path(str(data_path)).stem)
+    def start(self, recipe: Recipe, data_path: str | Path, name: str = "", **status) -> Path:
+        """Queue the run (studio.run_queue) and start it at once when nothing trains; return its folder either way.
 
-        def target():
-            from studio.predraft import predraft
+        A Start while the last run only answers its held-out questions skips the rest of that evaluation, as the
+        user asked to train now; a run the queue starts waits for it (a sweep needs every run's evaluation)."""
+        now = not run_queue.order()
+        run_dir = run_queue.add(recipe, data_path, name or Path(str(data_path)).stem,
+                                limit=policy.limits().queued_runs, **status)
+        self.kick(skip_evaluation=now)
+        return run_dir
 
-            predraft.wait_for(recipe, data_path, run_dir)  # the drafting begun at the data's load, if it matches
-            train(recipe, data_path, run_dir, stop_event=self._stop, log=self._log)
-            self._after(run_dir)
+    def kick(self, skip_evaluation: bool = False) -> Path | None:
+        """Start the first run waiting in the queue when no job is alive; returns its folder, or None."""
+        with self._kick_lock:
+            if skip_evaluation:
+                self._make_room()
+            with self._lock:
+                if self._thread is not None and self._thread.is_alive():
+                    return None
+            run_dir = run_queue.pop()
+            if run_dir is None:
+                return None
 
-        return self._launch(target, run_dir)
+            def target():
+                from studio.predraft import predraft
+                from studio.recipe import load
+
+                try:
+                    recipe = load(run_dir / "recipe.yaml")
+                    data = run_dir / recipe.data.path
+                    predraft.wait_for(recipe, data, run_dir)  # the drafting begun at the data's load, if it matches
+                    train(recipe, data, run_dir, stop_event=self._stop, log=self._log)
+                    self._after(run_dir)
+                finally:
+                    self._next()
+
+            return self._launch(target, run_dir)
+
+    def _next(self) -> None:
+        """From a job's own thread, at its end: the next waiting run starts once this thread has ended."""
+        current = threading.current_thread()
+
+        def chain():
+            current.join()
+            self.kick()
+
+        threading.Thread(target=chain, name="queue-next", daemon=True).start()
 
     def _after(self, run_dir: Path) -> None:
         """Once a run is done: answer its held-out questions with base and tuned, then refresh the card."""
@@ -168,8 +203,11 @@ class JobManager:
             from studio.predraft import predraft
 
             predraft.cancel()  # its drafts are for a new run; this one has its own
-            train(None, None, run_dir, resume=True, stop_event=self._stop, log=self._log)
-            self._after(run_dir)
+            try:
+                train(None, None, run_dir, resume=True, stop_event=self._stop, log=self._log)
+                self._after(run_dir)
+            finally:
+                self._next()
 
         return self._launch(target, run_dir)
 
@@ -187,6 +225,18 @@ class JobManager:
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Work through the whole queue: return once no job runs and no run waits (or at `timeout`)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while deadline is None or time.monotonic() < deadline:
+            self.kick()
+            self.wait(None if deadline is None else max(deadline - time.monotonic(), 0))
+            time.sleep(0.2)  # the finished job's thread starts the next run; let it
+            with self._lock:
+                alive = self._thread is not None and self._thread.is_alive()
+            if not alive and not run_queue.order():
+                return
 
 
 jobs = JobManager()

@@ -64,6 +64,7 @@ class Limits:
     wait_seconds: float  # STUDIO_MAX_WAIT_S: how long a request waits for the model before it is refused
     per_session: int  # STUDIO_MAX_PENDING: requests one browser session (or client) may have at the model at once
     eval_questions: int  # STUDIO_MAX_EVAL_QUESTIONS: questions in one uploaded evaluation file
+    queued_runs: int  # STUDIO_MAX_QUEUE: runs that may wait in the queue behind the one training
 
     @property
     def conversation_chars(self) -> int:
@@ -78,6 +79,7 @@ def limits() -> Limits:
         wait_seconds=_number("STUDIO_MAX_WAIT_S", 120),
         per_session=int(_number("STUDIO_MAX_PENDING", 2)),
         eval_questions=int(_number("STUDIO_MAX_EVAL_QUESTIONS", 500)),
+        queued_runs=int(_number("STUDIO_MAX_QUEUE", 10)),
     )
 
 

@@ -124,9 +124,18 @@ def resolve_run_path(run: str | Path) -> Path:
     return resolve_run(run)
 
 
-PHASES = {"waiting": "waiting to start", "preparing": "reading the data and loading the model",
+PHASES = {"in-queue": "waiting in the queue", "waiting": "waiting to start",
+          "preparing": "reading the data and loading the model",
           "drafting": "drafting extra examples", "training": "training", "saving": "saving the weights",
           "evaluating": "answering the held-out questions"}
+
+
+def recipe_summary(recipe) -> dict:
+    """The settings a run's status carries for the runs table: base, method, objective, beta, r, alpha, epochs,
+    learning rate and batch size."""
+    m, t = recipe.method, recipe.training
+    return {"base": recipe.model.base, "method": m.name, "objective": m.objective, "beta": m.beta, "r": m.r,
+            "alpha": m.alpha, "epochs": t.epochs, "learning_rate": t.learning_rate, "batch_size": t.batch_size}
 
 
 def write_status(run_dir: Path, state: str, message: str = "", phase: str | None = None, **extra) -> dict:
@@ -153,7 +162,7 @@ def phase_seconds(status: dict, until: float | None = None) -> list[tuple[str, f
     end = until or (time.time() if status.get("state") in ACTIVE else status.get("updated", time.time()))
     totals: dict[str, float] = {}
     for (name, began), nxt in zip(marks, [*marks[1:], [None, end]], strict=True):
-        if name != "ended":
+        if name not in ("ended", "in-queue"):  # neither the time after a stop nor in the queue is the run's own
             totals[name] = totals.get(name, 0.0) + max(nxt[1] - began, 0.0)
     return list(totals.items())
 
@@ -214,8 +223,8 @@ def mark_interrupted(root: Path | None = None, active_dirs: set[Path] = frozense
         if path.is_symlink():
             continue
         status = read_status(path)
-        if status.get("state") not in ACTIVE or path.resolve() in active_dirs:
-            continue
+        if status.get("state") not in ACTIVE or path.resolve() in active_dirs or status.get("phase") == "in-queue":
+            continue  # a run waiting in the queue (studio.run_queue) waits on after a restart
         pid = status.get("pid")
         if pid != os.getpid() and _alive(pid):
             continue  # another live process (a CLI run) owns it

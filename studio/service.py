@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from studio import policy, runs
+from studio import policy, run_queue, runs
 from studio.data import detect_preferences, load_data, load_preferences
 from studio.defaults import size_to_data
 from studio.export import export_run
@@ -81,8 +81,8 @@ def check_data(data_path: str | None, recipe: Recipe):
     return report
 
 
-def start(recipe: Recipe, data_path: str | None) -> str:
-    """Start a run in the background and return its id; refused while another run trains."""
+def start(recipe: Recipe, data_path: str | None, name: str = "", **status) -> str:
+    """Start a run in the background and return its id; while another run trains it waits in the queue."""
     refuse_in_demo("training")
     try:
         check(recipe)
@@ -98,10 +98,33 @@ def start(recipe: Recipe, data_path: str | None) -> str:
             raise UserError(problem)
     check_data(data_path, recipe)
     try:
-        run_dir = jobs.start(recipe, data_path, name=Path(str(data_path)).stem)
-    except Busy as exc:
+        run_dir = jobs.start(recipe, data_path, name=name or Path(str(data_path)).stem, **status)
+    except run_queue.QueueError as exc:
         raise UserError(str(exc)) from None
     return run_dir.name
+
+
+def queue() -> list[dict]:
+    """The runs waiting to train, first to start first: position, run_id, data, method, r, epochs, learning_rate."""
+    return run_queue.listing()
+
+
+def queue_move(run_id: str, position: int) -> list[dict]:
+    """Move a waiting run to `position` (1 = next); returns the queue."""
+    try:
+        run_queue.move(run_dir(run_id).name, int(position))
+    except (run_queue.QueueError, TypeError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    return queue()
+
+
+def queue_cancel(run_id: str) -> list[dict]:
+    """Take a waiting run out of the queue (its folder goes: it holds only its recipe and data); returns the queue."""
+    try:
+        run_queue.cancel(run_dir(run_id).name)
+    except run_queue.QueueError as exc:
+        raise UserError(str(exc)) from None
+    return queue()
 
 
 def draft_ahead(recipe: Recipe | None, data_path: str | None) -> str:
@@ -152,6 +175,9 @@ def status(run_id: str) -> dict:
 def stop(run_id: str) -> dict:
     """Ask a run to stop at its next step (with a checkpoint); a run owned by a CLI process is asked by file."""
     path = run_dir(run_id)
+    if path.name in run_queue.order():  # not started: nothing to stop, so it leaves the queue
+        queue_cancel(path.name)
+        return {"run_id": run_id, "state": "cancelled", "message": "Taken out of the queue before it started."}
     if not jobs.stop(path):
         if runs.read_status(path).get("state") not in runs.ACTIVE:
             raise UserError(f"Run {run_id} is not training, so there is nothing to stop.")
@@ -326,6 +352,76 @@ def train_again(run_id: str, continue_training: bool = False) -> str:
     if continue_training:
         recipe.method.init_adapter = run_id  # a run id, as a shared studio accepts (policy.recipe_problems)
     return start(recipe, str(data))
+
+
+def plan_sweep(recipe: Recipe, data_path: str | None, setting: str = "", values=None) -> dict:
+    """What a sweep would train, before it starts: {"setting", "values", "estimate" (seconds by part), "text"}."""
+    from studio import sweep
+
+    refuse_in_demo("training")
+    check_data(data_path, recipe)
+    setting = setting or sweep.DEFAULT_SETTING
+    try:
+        recipes = sweep.plan(recipe, setting, sweep.parse_values(values))
+        est = sweep.estimate_seconds(recipes, data_path)
+    except sweep.SweepError as exc:
+        raise UserError(str(exc)) from None
+    chosen = [_setting_value(r, setting) for r in recipes]
+    text = (f"{len(recipes)} runs, {sweep.SETTINGS[setting]} " + ", ".join(f"{v:g}" for v in chosen)
+            + f": about {runs.duration(est['total'])} on this machine (training {runs.duration(est['train'])}, "
+            f"drafting once {runs.duration(est['drafting'])}, answering the held-out questions "
+            f"{runs.duration(est['evaluation'])}).")
+    return {"setting": setting, "values": chosen, "estimate": est, "text": text}
+
+
+def _setting_value(recipe: Recipe, setting: str):
+    section, name = setting.split(".")
+    return getattr(getattr(recipe, section), name)
+
+
+def start_sweep(recipe: Recipe, data_path: str | None, setting: str = "", values=None) -> dict:
+    """Queue one run per value of one setting; {"id", "runs", "values", "estimate", "text"}. The runs answer their
+    held-out questions, and `sweep_progress` names the best once they are evaluated."""
+    from studio import sweep
+
+    planned = plan_sweep(recipe, data_path, setting, values)
+    recipes = sweep.plan(recipe, planned["setting"], planned["values"])
+    for one in recipes:
+        if shared_problems(one):
+            raise UserError("The recipe has problems:\n" + "\n".join(shared_problems(one)))
+    waiting, room = len(run_queue.order()), policy.limits().queued_runs
+    if waiting + len(recipes) > room + (jobs.active() is None):
+        raise UserError(f"A sweep of {len(recipes)} runs does not fit in the queue ({waiting} waiting, at most "
+                        f"{room}; STUDIO_MAX_QUEUE). Cancel some or wait for the queue to move.")
+    sweep_id = sweep.new_id(planned["setting"], planned["values"])
+    label = planned["setting"].split(".")[-1].replace("_", "-")
+    record = {"id": sweep_id, "setting": planned["setting"], "values": planned["values"], "runs": [], "value_of": {},
+              "estimate": planned["estimate"], "data": Path(str(data_path)).name, "created": time.time()}
+    sweep.save(sweep_id, record)  # first: a run that starts at once already belongs to a sweep on file
+    stem = Path(str(data_path)).stem
+    for one, value in zip(recipes, planned["values"], strict=True):
+        run_id = start(one, data_path, name=f"{stem}-{label}-{value:g}", sweep=sweep_id)
+        record["runs"].append(run_id)
+        record["value_of"][run_id] = value
+        sweep.save(sweep_id, record)
+    return {"id": sweep_id, "runs": record["runs"], "values": planned["values"], "estimate": planned["estimate"],
+            "text": planned["text"]}
+
+
+def sweeps() -> list[dict]:
+    """Every sweep, newest first, with its runs, how many finished and the best so far."""
+    from studio import sweep
+
+    return sweep.listing()
+
+
+def sweep_progress(sweep_id: str) -> dict:
+    from studio import sweep
+
+    try:
+        return sweep.progress(sweep_id)
+    except sweep.SweepError as exc:
+        raise UserError(str(exc)) from None
 
 
 def compare_runs(run_ids: list[str]) -> dict:

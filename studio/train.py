@@ -139,12 +139,8 @@ def prepare_folder(recipe: Recipe | None, data_path, run_dir: Path, resume: bool
         data_file, ckpt = run_dir / "data" / Path(recipe.data.path).name, runs.last_checkpoint(run_dir)
     else:
         data_file, ckpt = _new_folder(recipe, data_path, run_dir, say), None
-    m, t = recipe.method, recipe.training
     runs.write_status(run_dir, "queued", "Reading the data and loading the model...", phase="preparing",
-                      data_name=data_file.name,
-                      recipe={"base": recipe.model.base, "method": m.name, "objective": m.objective, "beta": m.beta,
-                              "r": m.r, "alpha": m.alpha, "epochs": t.epochs, "learning_rate": t.learning_rate,
-                              "batch_size": t.batch_size})
+                      data_name=data_file.name, recipe=runs.recipe_summary(recipe))
     return recipe, data_file, ckpt
 
 

@@ -287,8 +287,11 @@ def start_settings(host: str | None = None, port: int | None = None, open_to_net
 
 
 def prepare() -> None:
-    """Once per process, before serving: runs left 'running' by a dead process become resumable, and the
-    heavy imports start in the background so the page is up at once and the first click is quick."""
+    """Once per process, before serving: runs left 'running' by a dead process become resumable, the runs left
+    waiting in the queue go on (the first starts now), and the heavy imports start in the background so the page
+    is up at once and the first click is quick."""
     active = jobs.active()
     runs.mark_interrupted(active_dirs={active.resolve()} if active else set())
     threading.Thread(target=warm_training_imports, name="warm-imports", daemon=True).start()
+    if not policy.demo_mode():
+        jobs.kick()
