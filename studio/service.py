@@ -111,6 +111,7 @@ def queue() -> list[dict]:
 
 def queue_move(run_id: str, position: int) -> list[dict]:
     """Move a waiting run to `position` (1 = next); returns the queue."""
+    refuse_in_demo("changing the queue")
     try:
         run_queue.move(run_dir(run_id).name, int(position))
     except (run_queue.QueueError, TypeError, ValueError) as exc:
@@ -120,6 +121,7 @@ def queue_move(run_id: str, position: int) -> list[dict]:
 
 def queue_cancel(run_id: str) -> list[dict]:
     """Take a waiting run out of the queue (its folder goes: it holds only its recipe and data); returns the queue."""
+    refuse_in_demo("changing the queue")
     try:
         run_queue.cancel(run_dir(run_id).name)
     except run_queue.QueueError as exc:

@@ -1,6 +1,7 @@
 """A bounded load test (the harness is bench/load.py): 10 gradio_client users x 2 /api_compare calls on a finished
 tiny run, while one tiny run trains and 2 more users upload data to /api_train. Zero unexpected errors, every
-chat answered, the uploads refused as "already training", the run done; the percentiles are printed."""
+chat answered, the uploads queued behind the training run (then cancelled), the run done; the percentiles
+are printed."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The scripting API end to end: a real app on a free port, driven by gradio_client like a user's script.
 
-One short run (3 steps of LoRA on the default model) covers train -> status -> compare -> runs; the
-refusals (a second run while one trains, a broken recipe, an unknown run) are checked on the way.
+One short run (3 steps of LoRA on the default model) covers train -> status -> compare -> runs, a second one queues
+behind it, a sweep of two learning rates runs from a script; the refusals (a broken recipe, an unknown run) are
+checked on the way.
 """
 
 from __future__ import annotations
@@ -71,8 +72,12 @@ def test_train_poll_compare_and_list(client):
     run_id = client.predict(handle_file(str(SAMPLE)), QUICK_RECIPE, api_name="/api_train")
     assert run_id.endswith("sample-qa")
 
-    with pytest.raises(Exception, match="already training"):
-        client.predict(handle_file(str(SAMPLE)), QUICK_RECIPE, api_name="/api_train")
+    queued = client.predict(handle_file(str(SAMPLE)), QUICK_RECIPE, api_name="/api_train")  # waits its turn
+    assert [r["run_id"] for r in client.predict(api_name="/api_queue")] == [queued]
+    assert client.predict(queued, api_name="/api_status")["state"] == "queued"
+    assert client.predict(queued, api_name="/api_queue_cancel") == []
+    with pytest.raises(Exception, match="No run named"):
+        client.predict(queued, api_name="/api_queue_cancel")
 
     deadline = time.time() + 180
     status = {}
@@ -105,3 +110,23 @@ def test_the_queue_does_not_wake_a_thousand_times_a_second():
     use_queue(demo)
     assert demo._queue.sleep_when_free >= 0.02
     assert demo._queue.progress_update_sleep_when_free >= 0.1
+
+
+def test_a_sweep_from_a_script_queues_its_runs_and_reports_them(client):
+    """Two 3-step runs with no held-out questions (the sweep's evaluation and best: tests/test_sweep.py)."""
+    recipe = QUICK_RECIPE.replace("eval_size: 0", "eval_size: 0, question_forms: 0, paraphrases: 0, replay: 0")
+    started = client.predict(handle_file(str(SAMPLE)), recipe, "training.learning_rate", "0.001, 0.002",
+                             api_name="/api_sweep")
+    assert started["values"] == [0.001, 0.002] and len(started["runs"]) == 2 and "about" in started["text"]
+    deadline = time.time() + 300
+    info = {}
+    while time.time() < deadline:
+        info = client.predict(started["id"], api_name="/api_sweep_status")
+        if info["done"]:
+            break
+        time.sleep(1)
+    assert info["done"] and info["finished"] == 2, info
+    assert set(info["states"].values()) == {"done"}
+    with pytest.raises(Exception, match="Give 2 to 4 values"):
+        client.predict(handle_file(str(SAMPLE)), QUICK_RECIPE, "training.learning_rate", "0.001",
+                       api_name="/api_sweep")

@@ -301,12 +301,14 @@ def test_old_downloads_are_pruned_and_fresh_ones_kept(tmp_path, monkeypatch):
 
 
 def test_train_buttons_are_enabled_only_when_they_apply():
-    """Start while nothing trains; Stop while the shown run is active; Resume for a stopped run with a checkpoint."""
-    from studio.ui.train_tab import button_states
+    """Start always (while a run trains it queues); Stop while the shown run is active; Resume for a stopped run with
+    a checkpoint while nothing trains."""
+    from studio.ui.train_tab import button_states, start_label
 
     assert button_states({}, training=False, resumable=False, demo=False) == (True, False, False)
-    assert button_states({"state": "running"}, training=True, resumable=False, demo=False) == (False, True, False)
-    assert button_states({"state": "stopping"}, training=True, resumable=False, demo=False) == (False, False, False)
+    assert button_states({"state": "running"}, training=True, resumable=False, demo=False) == (True, True, False)
+    assert button_states({"state": "stopping"}, training=True, resumable=False, demo=False) == (True, False, False)
     assert button_states({"state": "stopped"}, training=False, resumable=True, demo=False) == (True, False, True)
-    assert button_states({"state": "stopped"}, training=True, resumable=True, demo=False) == (False, False, False)
+    assert button_states({"state": "stopped"}, training=True, resumable=True, demo=False) == (True, False, False)
+    assert (start_label(True), start_label(False)) == ("Add to the queue", "Start training")
     assert button_states({"state": "stopped"}, training=False, resumable=True, demo=True) == (False, False, False)

@@ -106,6 +106,37 @@ def api_train_again(run_id: str, continue_training: bool = False) -> str:
 
 
 @_plain_errors
+def api_queue() -> list:
+    """The runs waiting to train, first to start first."""
+    return service.queue()
+
+
+@_plain_errors
+def api_queue_move(run_id: str, position: int) -> list:
+    """Move a waiting run to `position` (1 = next); returns the queue."""
+    return service.queue_move(run_id, position)
+
+
+@_plain_errors
+def api_queue_cancel(run_id: str) -> list:
+    """Take a waiting run out of the queue; returns the queue."""
+    return service.queue_cancel(run_id)
+
+
+@_plain_errors
+def api_sweep(data_file: str | None, recipe_yaml: str, setting: str, values: str) -> dict:
+    """Queue one run per value of one setting (empty values: Studio picks); {"id", "runs", "values", "text"}."""
+    recipe = service.recipe_from_yaml(recipe_yaml or "", data_file)
+    return service.start_sweep(recipe, data_file, setting or "", values or "")
+
+
+@_plain_errors
+def api_sweep_status(sweep_id: str) -> dict:
+    """A sweep's runs, how many finished and the best so far (by held-out questions answered)."""
+    return service.sweep_progress(sweep_id)
+
+
+@_plain_errors
 def api_runs() -> list:
     """Every run, newest first."""
     return service.runs_table()
@@ -131,7 +162,10 @@ def _wire_api() -> None:
         recipe_yaml = gr.Textbox()
         run_id = gr.Textbox()
         trigger, prepare = gr.Button(), gr.Button()
+        setting, values, sweep_trigger, sweep_out = gr.Textbox(), gr.Textbox(), gr.Button(), gr.JSON()
     trigger.click(api_train, inputs=[data_file, recipe_yaml], outputs=[run_id], api_name="api_train")
+    sweep_trigger.click(api_sweep, inputs=[data_file, recipe_yaml, setting, values], outputs=[sweep_out],
+                        api_name="api_sweep")
     prepare.click(api_prepare, inputs=[data_file, recipe_yaml], outputs=[run_id], api_name="api_prepare")
     gr.api(api_status, api_name="api_status", queue=False)
     gr.api(api_stop, api_name="api_stop")
@@ -140,6 +174,10 @@ def _wire_api() -> None:
     gr.api(api_compare_runs, api_name="api_compare_runs", queue=False)
     gr.api(api_correct, api_name="api_correct", queue=False)
     gr.api(api_train_again, api_name="api_train_again")
+    gr.api(api_queue, api_name="api_queue", queue=False)
+    gr.api(api_queue_move, api_name="api_queue_move", queue=False)
+    gr.api(api_queue_cancel, api_name="api_queue_cancel", queue=False)
+    gr.api(api_sweep_status, api_name="api_sweep_status", queue=False)
 
 
 DEMO_LANDING = (
@@ -176,7 +214,7 @@ def build_app() -> gr.Blocks:
             with gr.Tab("5. Evaluate") as evaluate:
                 eval_tab.build(evaluate)
             with gr.Tab("6. Runs & export") as history:
-                runs_tab.build(history)
+                history_tab = runs_tab.build(history)
         _wire_api()
 
         # Cross-tab wiring: the data analysis depends on the model's tokenizer, max_length and system
@@ -208,7 +246,9 @@ def build_app() -> gr.Blocks:
         gr.on([c.input for c in model.inputs], model_tab.summarize, inputs=summary_inputs,
               outputs=model.summary_outputs, trigger_mode="always_last", show_progress="hidden",
               api_visibility="private")
-        for event in model.loaded:
+        used = history_tab.use_best.click(runs_tab.use_best, inputs=[history_tab.sweep],
+                                          outputs=[*model.inputs, model.sized_note], api_visibility="private")
+        for event in [*model.loaded, used]:
             event.then(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs,
                        api_visibility="private")
         demo.load(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs, api_visibility="private")

@@ -14,8 +14,9 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio import runs, service
+from studio import runs, service, sweep
 from studio.ui import MODEL_EVENTS, md_escape, streamed
+from studio.ui.model_tab import load_recipe
 
 COLUMNS = {"run_id": "run", "state": "state", "data": "data", "your_rows": "your rows",
            "added": "added by Studio", "method": "method", "r": "r", "epochs": "epochs", "learning_rate": "LR",
@@ -86,7 +87,33 @@ def refresh() -> tuple:
     ids = [r["run_id"] for r in runs.list_runs()]
     with_weights = service.runs_with_weights()
     return (runs_frame(), gr.Dropdown(choices=ids), gr.Dropdown(choices=with_weights,
-            value=with_weights[0] if with_weights else None))
+            value=with_weights[0] if with_weights else None),
+            gr.Dropdown(choices=[(sweep.describe(s), s["id"]) for s in service.sweeps()]))
+
+
+def show_sweep(sweep_id: str | None) -> tuple:
+    """(the comparison's run picker set to the sweep's runs, a note on how far it is and which run is best)."""
+    if not sweep_id:
+        return gr.skip(), ""
+    info = service.sweep_progress(sweep_id)
+    note = md_escape(sweep.describe(info))
+    if not info["done"]:
+        note += ". The rest are waiting or training: press ↻ Refresh later."
+    elif info["best"]:
+        note += ". Press **Use the best run's settings** to train with them."
+    return gr.Dropdown(value=info["runs"]), note
+
+
+def use_best(sweep_id: str | None) -> tuple:
+    """The Model & method form filled with the recipe of the sweep's best run so far."""
+    info = service.sweep_progress(sweep_id or "")
+    if not info["best"]:
+        raise gr.Error("No run of this sweep has answered its held-out questions yet. Wait for it, then try again.")
+    *values, note = load_recipe(str(service.run_dir(info["best"]) / "recipe.yaml"))
+    if not note.startswith("✅"):
+        return (*values, note)
+    return (*values, f"✅ The Model & method form now has the settings of **{md_escape(info['best'])}**, the best "
+                     "run of the sweep. Press Start training to train with them.")
 
 
 EXPORT_STEPS = {"adapter": 1, "recipe": 0, "merged": 3, "gguf": 5}  # as service.export names them
@@ -131,6 +158,8 @@ def exporter(fmt: str):
 @dataclass
 class RunsTab:
     table: gr.Dataframe
+    sweep: gr.Dropdown
+    use_best: gr.Button  # app.py wires it to the Model & method form
 
 
 def build(tab: gr.Tab) -> RunsTab:
@@ -138,6 +167,10 @@ def build(tab: gr.Tab) -> RunsTab:
     refresh_btn = gr.Button("↻ Refresh")
     table = gr.Dataframe(label="All runs", datatype="str", interactive=False, max_height=320,
                          column_widths=["22%"] + ["7%"] * 11)
+    with gr.Row():
+        sweep_pick = gr.Dropdown(label="Sweeps (several settings tried)", choices=[], scale=3)
+        use_btn = gr.Button("Use the best run's settings", scale=1)
+    sweep_note = gr.Markdown()
     compare = gr.Dropdown(label="Compare runs", multiselect=True, choices=[],
                           info="Loss curves of every run picked; with two or more, the settings that differ and, "
                                "from the first run picked to the others, the held-out questions that changed.")
@@ -169,7 +202,8 @@ def build(tab: gr.Tab) -> RunsTab:
         push_btn = gr.Button("Push (private repository)")
         push_result = gr.Markdown()
 
-    outputs = [table, compare, pick]
+    outputs = [table, compare, pick, sweep_pick]
+    sweep_pick.change(show_sweep, inputs=[sweep_pick], outputs=[compare, sweep_note], api_visibility="private")
     refresh_btn.click(refresh, outputs=outputs, api_visibility="private")
     tab.select(refresh, outputs=outputs, api_visibility="private")
     compare.change(comparison, inputs=[compare], outputs=[plot, best_note, differ, how, changed],
@@ -179,4 +213,4 @@ def build(tab: gr.Tab) -> RunsTab:
         button.click(exporter(fmt), inputs=[pick], outputs=[download, export_note], api_visibility="private",
                      **(MODEL_EVENTS if fmt not in ("adapter", "recipe") else {}))
     push_btn.click(push, inputs=[pick, repo_id, token, what], outputs=[push_result, token], api_visibility="private")
-    return RunsTab(table)
+    return RunsTab(table, sweep_pick, use_btn)

@@ -1,4 +1,4 @@
-"""Train tab: start, stop and resume a run, and watch it through its folder.
+"""Train tab: start, stop and resume a run, watch it through its folder, and (queue_section) the runs waiting.
 
 The run trains in `studio.jobs`' background thread, never in a browser request; a 1 s `gr.Timer`
 reads `status.json`, `metrics.jsonl` and `train.log` from the watched run's folder. So closing the
@@ -15,7 +15,7 @@ import gradio as gr
 
 from studio import runs, service
 from studio.jobs import jobs
-from studio.ui import info, md_escape, warn
+from studio.ui import info, md_escape, queue_section, warn
 from studio.ui.model_tab import recipe_from_values
 
 STATE_ICON = {"queued": "⏳", "running": "🏃", "stopping": "⏸️", "stopped": "⏹️", "failed": "❌", "done": "✅",
@@ -97,16 +97,23 @@ def run_choices() -> list[str]:
 
 
 def button_states(status: dict, training: bool, resumable: bool, demo: bool) -> tuple[bool, bool, bool]:
-    """(Start, Stop, Resume) enabled: Start while nothing trains, Stop while the shown run is active, Resume for a
-    shown run that stopped with a checkpoint while nothing else trains; a read-only demo starts nothing."""
+    """(Start, Stop, Resume) enabled: Start always (while a run trains it queues the new one), Stop while the shown
+    run is active or waits in the queue, Resume for a shown run that stopped with a checkpoint while nothing else
+    trains; a read-only demo starts nothing."""
     active = status.get("state") in runs.ACTIVE and status.get("state") != "stopping"
-    return (not training and not demo, active, resumable and not active and not training and not demo)
+    return (not demo, active, resumable and not active and not training and not demo)
+
+
+def start_label(training: bool) -> str:
+    return "Add to the queue" if training else "Start training"
 
 
 def _buttons(folder, status: dict) -> tuple:
     training = jobs.active() is not None
     resumable = folder is not None and runs.resume_problem(folder) is None
-    return tuple(gr.Button(interactive=on) for on in button_states(status, training, resumable, service.demo_mode()))
+    start, stop, resume = button_states(status, training, resumable, service.demo_mode())
+    return (gr.Button(interactive=start, value=start_label(training)), gr.Button(interactive=stop),
+            gr.Button(interactive=resume))
 
 
 def poll(run_id: str | None, seen: str) -> tuple:
@@ -134,7 +141,9 @@ def start(data_state: dict | None, *values) -> tuple:
         run_id = service.start(recipe, data_state["path"] if data_state else None)
     except service.UserError as exc:
         raise gr.Error(str(exc)) from None
-    info(f"Started run {run_id}.")
+    waiting = [r["run_id"] for r in service.queue()]
+    info(f"Run {run_id} waits in the queue ({waiting.index(run_id) + 1} of {len(waiting)})." if run_id in waiting
+         else f"Started run {run_id}.")
     return gr.Dropdown(choices=run_choices(), value=run_id), ""
 
 
@@ -187,6 +196,7 @@ def build(data_state: gr.State, recipe_inputs: list, demo: gr.Blocks) -> TrainTa
     with gr.Row():
         run = gr.Dropdown(label="Run shown", choices=[], value=None, allow_custom_value=False, scale=4)
         refresh = gr.Button("↻ Refresh list", scale=1)
+    queue_section.build(data_state, recipe_inputs)
     status = gr.Markdown()
     progress = gr.HTML()
     plot = gr.Plot(label="Loss")

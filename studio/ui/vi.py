@@ -331,6 +331,32 @@ EXACT = {
     "How each did": "Kết quả của từng lượt",
     "Question by question, from the first run picked": "Từng câu hỏi, so với lượt chọn đầu tiên",
     "Loss curves": "Các đường sai số",
+    "Queue: runs waiting their turn": "Hàng đợi: các lượt đang chờ đến lượt",
+    "Press **Start training** while a run trains and the new run waits here; they train one after another, also "
+    "after a restart of the studio.":
+        "Bấm **Bắt đầu huấn luyện** khi một lượt đang huấn luyện thì lượt mới chờ ở đây; chúng lần lượt được huấn "
+        "luyện, kể cả sau khi khởi động lại studio.",
+    "Waiting to train": "Đang chờ huấn luyện",
+    "Waiting run": "Lượt đang chờ",
+    "Move up": "Đưa lên trước",
+    "Take out of the queue": "Rút khỏi hàng đợi",
+    "Add to the queue": "Thêm vào hàng đợi",
+    "Try several settings": "Thử nhiều thiết lập",
+    "One run per value of one setting, with everything else as on the Model & method tab; each answers its held-out "
+    "questions, and the Runs & export tab names the best.":
+        "Một lượt cho mỗi giá trị của một thiết lập, mọi thứ khác như ở thẻ Mô hình & phương pháp; mỗi lượt trả lời "
+        "các câu hỏi để riêng, và thẻ Các lượt & xuất nêu tên lượt tốt nhất.",
+    "Setting to try": "Thiết lập để thử",
+    "Values (2 to 4)": "Các giá trị (2 đến 4)",
+    "Leave empty and Studio picks half, the sized value, and double.":
+        "Để trống thì Studio chọn một nửa, giá trị đã định theo dữ liệu, và gấp đôi.",
+    "Show the runs and the time": "Xem các lượt và thời gian",
+    "Start these runs": "Bắt đầu các lượt này",
+    "learning rate": "tốc độ học",
+    "LoRA rank r": "hạng LoRA r",
+    "epochs": "số epoch",
+    "Sweeps (several settings tried)": "Các lần thử nhiều thiết lập",
+    "Use the best run's settings": "Dùng thiết lập của lượt tốt nhất",
     "Export run": "Xuất lượt",
     "Adapter (.zip)": "Adapter (.zip)",
     "Merged model (.zip)": "Mô hình đã gộp (.zip)",

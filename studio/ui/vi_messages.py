@@ -245,6 +245,22 @@ MESSAGES = {
     "checking the GGUF file against the merged model": "đang kiểm tra tệp GGUF so với mô hình đã gộp",
     "zipping the files for download": "đang nén các tệp để tải về",
     # Errors and refusals
+    "Waiting in the queue.": "Đang chờ trong hàng đợi.",
+    "the run training now": "lượt đang huấn luyện",
+    "Starting...": "Đang bắt đầu...",
+    "Taken out of the queue before it started.": "Đã rút khỏi hàng đợi trước khi bắt đầu.",
+    "Pick a run that is waiting in the queue.": "Hãy chọn một lượt đang chờ trong hàng đợi.",
+    "No runs are waiting in the queue.": "Không có lượt nào đang chờ trong hàng đợi.",
+    "No run of this sweep has answered its held-out questions yet. Wait for it, then try again.":
+        "Chưa lượt nào của lần thử này trả lời các câu hỏi để riêng. Hãy chờ, rồi thử lại.",
+    "The rest are waiting or training: press ↻ Refresh later.":
+        "Các lượt còn lại đang chờ hoặc đang huấn luyện: lát nữa hãy bấm ↻ Làm mới.",
+    "Press **Use the best run's settings** to train with them.":
+        "Bấm **Dùng thiết lập của lượt tốt nhất** để huấn luyện với chúng.",
+    "Load data on the Data tab to see the runs and the time they take.":
+        "Hãy nạp dữ liệu ở thẻ Dữ liệu để xem các lượt và thời gian của chúng.",
+    "Each value once: the same value twice trains the same run twice.":
+        "Mỗi giá trị một lần: cùng một giá trị hai lần là huấn luyện cùng một lượt hai lần.",
     "Something went wrong": "Có lỗi xảy ra",
 }
 
@@ -386,6 +402,27 @@ PATTERNS = [
      "để làm lại."),
     ("Drafting extra examples: {n1} of {n2} questions, about {t} left...",
      "Đang soạn thêm ví dụ: {n1} trên {n2} câu hỏi, còn khoảng {t}..."),
+    ("Waiting in the queue ({n1} of {n2}): it starts after {run}.",
+     "Đang chờ trong hàng đợi ({n1} trên {n2}): bắt đầu sau {run}."),
+    ("Run {run} waits in the queue ({n1} of {n2}).", "Lượt {run} đang chờ trong hàng đợi ({n1} trên {n2})."),
+    ("Run {run} was taken out of the queue.", "Lượt {run} đã được rút khỏi hàng đợi."),
+    ("Run {run} is not waiting in the queue (it may have started already: Stop it).",
+     "Lượt {run} không còn chờ trong hàng đợi (có thể nó đã bắt đầu: hãy Dừng nó)."),
+    ("Give 2 to 4 values to try, not {n}.", "Hãy cho 2 đến 4 giá trị để thử, không phải {n}."),
+    ("{n} runs", "{n} lượt"),
+    ("Queued {n} runs ({run}).", "Đã xếp {n} lượt vào hàng đợi ({run})."),
+    ("{n} runs are already waiting, the most this studio queues (STUDIO_MAX_QUEUE). Cancel one or wait for the "
+     "queue to move.", "Đã có {n} lượt đang chờ, nhiều nhất studio này cho xếp hàng (STUDIO_MAX_QUEUE). Hãy rút bớt "
+     "một lượt hoặc chờ hàng đợi chạy."),
+    ("{what}: about {t} on this machine (training {t1}, drafting once {t2}, answering the held-out questions {t3}).",
+     "{what}: khoảng {t} trên máy này (huấn luyện {t1}, soạn thêm ví dụ một lần {t2}, trả lời các câu hỏi để riêng "
+     "{t3})."),
+    ("✅ Queued {n} runs as **{run}**.", "✅ Đã xếp {n} lượt vào hàng đợi với tên **{run}**."),
+    ("When they have answered their held-out questions, the Runs & export tab compares them and names the best.",
+     "Khi chúng đã trả lời các câu hỏi để riêng, thẻ Các lượt & xuất sẽ so sánh và nêu tên lượt tốt nhất."),
+    ("✅ The Model & method form now has the settings of **{run}**, the best run of the sweep. Press Start training "
+     "to train with them.", "✅ Biểu mẫu Mô hình & phương pháp giờ có thiết lập của **{run}**, lượt tốt nhất của lần "
+     "thử. Bấm Bắt đầu huấn luyện để huấn luyện với chúng."),
     ("A run is already training ({run}). Stop it or wait for it to finish.",
      "Một lượt khác đang huấn luyện ({run}). Hãy dừng nó hoặc chờ nó xong."),
     ("Run {run} is {state}; only stopped, interrupted or failed runs can be resumed.",
