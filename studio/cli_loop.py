@@ -139,6 +139,28 @@ def cmd_sweep(args) -> int:
     return 0 if info["best"] else 1
 
 
+def cmd_judge(args) -> int:
+    from studio import service
+    from studio.judge import summary_line
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rjudged {done} of {total}", end="", file=sys.stderr, flush=True)
+
+    try:
+        report = service.judge(args.run_dir, args.endpoint or "", args.model or "", progress=progress)
+    except service.UserError as exc:
+        return _fail(str(exc))
+    print("", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report, indent=1, ensure_ascii=False))
+        return 0
+    print(summary_line(report))
+    for row in report["rows"]:
+        if row["grade"] != "correct":
+            print(f"  {row['grade']}: {row['question']}\n    {row['reason']}")
+    return 0
+
+
 def add_loop_commands(sub) -> None:
     """The loop's subcommands, on the main parser."""
     p = sub.add_parser("correct", help="Mark a tuned answer right, or wrong with the right answer; the next "
@@ -170,6 +192,14 @@ def add_loop_commands(sub) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN", help="two or more runs (folder or run name)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("judge", help="Grade RUN's held-out answers with a larger model behind an OpenAI-compatible "
+                       "endpoint (correct / partly / wrong, with a reason); key: STUDIO_JUDGE_API_KEY.")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("--endpoint", help="e.g. http://localhost:11434/v1 (default: STUDIO_JUDGE_ENDPOINT)")
+    p.add_argument("--model", help="the judge model's name (default: STUDIO_JUDGE_MODEL)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_judge)
 
     p = sub.add_parser("queue", help="List the runs waiting to train; move or cancel one; or work through them "
                        "here (--run).")

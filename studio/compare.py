@@ -76,10 +76,13 @@ def summary(run_dir: Path) -> dict:
     report = _read_json(run_dir / "eval.json")
     checked = [a for a in (answered(r) for r in report.get("rows", [])) if a is not None]
     forgetting = _read_json(run_dir / "forgetting.json")
+    judged = _read_json(run_dir / "judge.json").get("counts") or {}
     return {"run_id": info["run_id"], "state": info["state"], "final_loss": info["final_loss"],
             "eval_loss": info["eval_loss"], "seconds": info["seconds"],
             "answered": sum(checked) if checked else None, "questions": len(checked) if checked else None,
-            "forgetting_flag": forgetting.get("flag"), "forgetting": forgetting.get("message")}
+            "forgetting_flag": forgetting.get("flag"), "forgetting": forgetting.get("message"),
+            # The optional judge's grades (studio.judge), beside the exact-fact check, never in its place.
+            "judged_correct": judged.get("correct"), "judged": sum(judged.values()) if judged else None}
 
 
 def per_question(run_a: Path, run_b: Path) -> list[dict]:

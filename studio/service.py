@@ -426,6 +426,27 @@ def sweep_progress(sweep_id: str) -> dict:
         raise UserError(str(exc)) from None
 
 
+def judge(run_id: str, endpoint: str = "", model: str = "", api_key: str = "",
+          progress: Callable[[int, int], None] | None = None) -> dict:
+    """The optional judge's grades of the run's held-out answers (`studio.judge`). An endpoint the caller names is
+    checked as every endpoint is (refused on a shared studio); without one, the operator's STUDIO_JUDGE_* settings."""
+    import os
+
+    from studio.judge import JudgeError, configured, judge_run
+
+    path = run_dir(run_id)
+    default_endpoint, default_model = configured()
+    if endpoint.strip():
+        problem = policy.endpoint_problem(endpoint, "judge endpoint")
+        if problem:
+            raise UserError(problem)
+    key = api_key.strip() or os.environ.get("STUDIO_JUDGE_API_KEY") or None
+    try:
+        return judge_run(path, endpoint.strip() or default_endpoint, model.strip() or default_model, key, progress)
+    except JudgeError as exc:
+        raise UserError(str(exc).replace(api_key.strip(), "***") if api_key.strip() else str(exc)) from None
+
+
 def compare_runs(run_ids: list[str]) -> dict:
     """The comparison of `studio.compare` for runs named by id, checked as every way in checks them."""
     from studio.compare import compare

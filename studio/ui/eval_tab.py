@@ -14,7 +14,7 @@ import pandas as pd
 from studio import policy, runs, service
 from studio.card import write_card
 from studio.evaluate import Progress, evaluate_file, evaluate_heldout, forgetting_check, format_forgetting, format_table
-from studio.ui import MODEL_EVENTS, md_escape, streamed, warn
+from studio.ui import MODEL_EVENTS, judge_section, md_escape, streamed, warn
 
 ROW_COLUMNS = ["⚠ tuned states a wrong value", "question", "reference", "base answer", "tuned answer", "base ✓",
                "tuned ✓"]
@@ -204,6 +204,8 @@ def build(tab: gr.Tab) -> None:
         with gr.Row():
             prefs = gr.Button("The wrong answers as preference pairs (.csv, for DPO/ORPO)", scale=1)
             prefs_file = gr.File(label="Preference pairs", interactive=False, height=70, scale=2)
+
+    judge_section.build(run)
 
     tab.select(refresh_runs, outputs=[run], api_visibility="private")
     rows.select(pick_row, outputs=[mark_question, mark_answer, correction], api_visibility="private")

@@ -55,7 +55,8 @@ def overlay_figure(run_ids: list[str] | None):
 
 QUESTION_COLUMNS = {"change": "change", "question": "question", "reference": "reference", "before": "before",
                     "after": "after"}
-HOW_COLUMNS = ["run", "held-out questions answered", "loss", "held-out loss", "seconds", "forgetting check"]
+HOW_COLUMNS = ["run", "held-out questions answered", "judged correct", "loss", "held-out loss", "seconds",
+               "forgetting check"]
 
 
 def comparison(run_ids: list[str] | None) -> tuple:
@@ -69,7 +70,9 @@ def comparison(run_ids: list[str] | None) -> tuple:
     differ = pd.DataFrame([[d["setting"], *[str(v) for v in d["values"]]] for d in result["diff"]],
                           columns=["setting", *result["runs"]])
     how = pd.DataFrame([[s["run_id"], f"{s['answered']} of {s['questions']}" if s["answered"] is not None
-                         else "not evaluated", str(s["final_loss"] or ""), str(s["eval_loss"] or ""), str(s["seconds"]),
+                         else "not evaluated",
+                         f"{s['judged_correct']} of {s['judged']}" if s.get("judged") else "not judged",
+                         str(s["final_loss"] or ""), str(s["eval_loss"] or ""), str(s["seconds"]),
                          {True: "flagged", False: "ok", None: "not run"}[s["forgetting_flag"]]]
                         for s in result["summary"]], columns=HOW_COLUMNS)
     winner = result["best"]

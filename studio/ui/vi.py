@@ -357,6 +357,24 @@ EXACT = {
     "epochs": "số epoch",
     "Sweeps (several settings tried)": "Các lần thử nhiều thiết lập",
     "Use the best run's settings": "Dùng thiết lập của lượt tốt nhất",
+    "Judge the answers with a larger model (optional)": "Chấm các câu trả lời bằng một mô hình lớn hơn (tùy chọn)",
+    "A larger model behind an OpenAI-compatible endpoint (Ollama, vLLM, a company gateway) grades each tuned answer "
+    "against the reference: correct, partly or wrong, with a reason. It catches a right answer in other words and a "
+    "multi-part answer missing a part; it is shown beside the exact-fact check, not instead of it.":
+        "Một mô hình lớn hơn sau một endpoint tương thích OpenAI (Ollama, vLLM, cổng của công ty) chấm từng câu trả "
+        "lời đã tinh chỉnh so với câu tham chiếu: đúng, đúng một phần hoặc sai, kèm lý do. Nó nhận ra câu trả lời "
+        "đúng nhưng diễn đạt khác và câu trả lời nhiều phần bị thiếu một phần; nó được hiển thị bên cạnh phép kiểm "
+        "tra dữ kiện chính xác, không thay thế nó.",
+    "Judge endpoint": "Endpoint của người chấm",
+    "Judge model": "Mô hình chấm",
+    "API key (if the endpoint needs one)": "Khóa API (nếu endpoint cần)",
+    "Judge the tuned answers": "Chấm các câu trả lời đã tinh chỉnh",
+    "The judge's grades": "Điểm của người chấm",
+    "the judge's reason": "lý do của người chấm",
+    "Set by this studio's operator.": "Do người vận hành studio này đặt.",
+    "grade": "điểm",
+    "judged correct": "được chấm đúng",
+    "not judged": "chưa chấm",
     "Export run": "Xuất lượt",
     "Adapter (.zip)": "Adapter (.zip)",
     "Merged model (.zip)": "Mô hình đã gộp (.zip)",

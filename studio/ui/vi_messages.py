@@ -246,6 +246,12 @@ MESSAGES = {
     "zipping the files for download": "đang nén các tệp để tải về",
     # Errors and refusals
     "Waiting in the queue.": "Đang chờ trong hàng đợi.",
+    "⏳ Asking the judge...": "⏳ Đang hỏi người chấm...",
+    "The exact-fact check above stays the measure; read the wrong and partly ones.":
+        "Phép kiểm tra dữ kiện chính xác ở trên vẫn là thước đo; hãy đọc các câu sai và đúng một phần.",
+    "No judge is set: give an OpenAI-compatible endpoint and a model name (or set STUDIO_JUDGE_ENDPOINT and "
+    "STUDIO_JUDGE_MODEL for everyone).": "Chưa đặt người chấm: hãy cho một endpoint tương thích OpenAI và tên mô "
+    "hình (hoặc đặt STUDIO_JUDGE_ENDPOINT và STUDIO_JUDGE_MODEL cho mọi người).",
     "the run training now": "lượt đang huấn luyện",
     "Starting...": "Đang bắt đầu...",
     "Taken out of the queue before it started.": "Đã rút khỏi hàng đợi trước khi bắt đầu.",
@@ -410,6 +416,12 @@ PATTERNS = [
      "Lượt {run} không còn chờ trong hàng đợi (có thể nó đã bắt đầu: hãy Dừng nó)."),
     ("Give 2 to 4 values to try, not {n}.", "Hãy cho 2 đến 4 giá trị để thử, không phải {n}."),
     ("{n} runs", "{n} lượt"),
+    ("⏳ The judge graded {n1} of {n2} answers ({t} so far)...",
+     "⏳ Người chấm đã chấm {n1} trên {n2} câu trả lời (đến giờ {t})..."),
+    ("The judge ({what}) graded {n1} answers: {n2} correct, {n3} partly, {n4} wrong.",
+     "Người chấm ({what}) đã chấm {n1} câu trả lời: {n2} đúng, {n3} đúng một phần, {n4} sai."),
+    ("Run {run} has no held-out answers to judge yet: press Evaluate first.",
+     "Lượt {run} chưa có câu trả lời để riêng nào để chấm: hãy bấm Đánh giá trước."),
     ("Queued {n} runs ({run}).", "Đã xếp {n} lượt vào hàng đợi ({run})."),
     ("{n} runs are already waiting, the most this studio queues (STUDIO_MAX_QUEUE). Cancel one or wait for the "
      "queue to move.", "Đã có {n} lượt đang chờ, nhiều nhất studio này cho xếp hàng (STUDIO_MAX_QUEUE). Hãy rút bớt "
