@@ -7,6 +7,7 @@ tooltips all read it from there, so it is written exactly once.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
 import types
 import typing
@@ -18,6 +19,8 @@ import yaml
 
 METHODS = ("lora", "qlora", "full", "head")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+TRACKERS = ("none", "tensorboard", "trackio", "wandb")
+TRACKER_MODULES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 OBJECTIVES = ("sft", "dpo", "orpo")
 
@@ -190,6 +193,11 @@ class TrainingSection:
     )
     eval_steps: int = _f(0, "Evaluate every this many updates (0: once per epoch).", label="Eval every")
     logging_steps: int = _f(1, "Record the loss every this many updates.", label="Log every")
+    report_to: str = _f(
+        "none", "Also send the loss to an experiment tracker you already use: 'tensorboard' (logs in the run's "
+        "checkpoints/runs folder), 'trackio' or 'wandb', where installed. The run folder stays the record either "
+        "way.", choices=TRACKERS, label="Experiment tracker",
+    )
     seed: int = _f(42, "Random seed for the split, the adapter's start and the data order.", label="Seed")
 
 
@@ -351,6 +359,10 @@ def validate(recipe: Recipe) -> list[str]:
 
     need(bool(recipe.model.base.strip()), "model.base: empty. Use 'default', a local folder or a hub id.")
     need(m.name in METHODS, f"method.name: '{m.name}' is not one of {', '.join(METHODS)}.")
+    need(t.report_to in TRACKERS, f"training.report_to: '{t.report_to}' is not one of {', '.join(TRACKERS)}.")
+    need(t.report_to not in TRACKER_MODULES or importlib.util.find_spec(TRACKER_MODULES[t.report_to]) is not None,
+         f"training.report_to: {t.report_to} is not installed here. Install it (pip install {t.report_to}) or set "
+         "it to none.")
     need(m.r >= 1, f"method.r: must be at least 1 (got {m.r}). Try 16.")
     need(m.r <= 1024, f"method.r: {m.r} is far larger than useful. Try 8-64.")
     need(m.alpha > 0, f"method.alpha: must be above 0 (got {m.alpha}). Try twice the rank.")

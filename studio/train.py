@@ -292,7 +292,7 @@ def trainer_args(recipe: Recipe, run_dir: Path, precision: str, has_eval: bool, 
         eval_steps=t.eval_steps or None,
         seed=t.seed,
         data_seed=t.seed,
-        report_to="none",
+        report_to=t.report_to,  # "none" unless the expert chose a tracker (checked installed by recipe.validate)
         disable_tqdm=True,
         # Paged 8-bit AdamW pages its state through CUDA unified memory: a GPU's alone. A CPU's RAM has no
         # such ceiling to dodge, and the adapter's AdamW state is a few MB, so QLoRA there uses plain AdamW.

@@ -393,3 +393,21 @@ def test_phase_times_leave_out_the_time_a_run_stood_stopped(tmp_path):
     runs.write_status(tmp_path, "queued", "Still waiting", phase="waiting")  # the same phase again: no new mark
     runs.write_status(tmp_path, "stopped", "Stopped.")
     assert [name for name, _ in runs.read_status(tmp_path)["phases"]] == ["waiting", "ended"]
+
+
+def test_a_chosen_experiment_tracker_gets_the_loss_and_a_missing_one_is_named(tiny_model_dir, pairs_csv, tmp_path,
+                                                                              monkeypatch):
+    """training.report_to: TensorBoard event files in the run folder; a tracker not installed is a recipe problem."""
+    from studio import recipe as recipe_module
+    from studio.recipe import RecipeError, check
+
+    run_dir = train(tiny_recipe(tiny_model_dir, "training.max_steps=3", "training.report_to=tensorboard"), pairs_csv,
+                    tmp_path / "run", log=lambda _: None)
+    assert runs.read_status(run_dir)["state"] == "done"
+    events = list((run_dir / "checkpoints").rglob("events.out.tfevents.*"))
+    assert events and any(e.stat().st_size > 100 for e in events)
+    monkeypatch.setitem(recipe_module.TRACKER_MODULES, "wandb", "studio_no_such_tracker")
+    with pytest.raises(RecipeError, match="training.report_to: wandb is not installed here"):
+        check(tiny_recipe(tiny_model_dir, "training.report_to=wandb"))
+    with pytest.raises(RecipeError, match="is not one of none, tensorboard, trackio, wandb"):
+        check(tiny_recipe(tiny_model_dir, "training.report_to=mlflow"))

@@ -357,6 +357,13 @@ EXACT = {
     "epochs": "số epoch",
     "Sweeps (several settings tried)": "Các lần thử nhiều thiết lập",
     "Use the best run's settings": "Dùng thiết lập của lượt tốt nhất",
+    "Experiment tracker": "Công cụ theo dõi thí nghiệm",
+    "none": "không dùng",
+    "Also send the loss to an experiment tracker you already use: 'tensorboard' (logs in the run's checkpoints/runs "
+    "folder), 'trackio' or 'wandb', where installed. The run folder stays the record either way.":
+        "Gửi thêm sai số đến công cụ theo dõi thí nghiệm bạn đang dùng: 'tensorboard' (nhật ký trong thư mục "
+        "checkpoints/runs của lượt), 'trackio' hoặc 'wandb', nếu đã cài. Dù thế nào, thư mục của lượt vẫn là bản "
+        "ghi chính.",
     "Judge the answers with a larger model (optional)": "Chấm các câu trả lời bằng một mô hình lớn hơn (tùy chọn)",
     "A larger model behind an OpenAI-compatible endpoint (Ollama, vLLM, a company gateway) grades each tuned answer "
     "against the reference: correct, partly or wrong, with a reason. It catches a right answer in other words and a "
