@@ -147,8 +147,9 @@ def cmd_judge(args) -> int:
         print(f"\rjudged {done} of {total}", end="", file=sys.stderr, flush=True)
 
     try:
-        report = service.judge(args.run_dir, args.endpoint or "", args.model or "", progress=progress)
-    except service.UserError as exc:
+        report = service.judge(resolve_run_path(args.run_dir), args.endpoint or "", args.model or "",
+                               progress=progress)
+    except (service.UserError, RunNotFound) as exc:
         return _fail(str(exc))
     print("", file=sys.stderr)
     if args.json:
@@ -158,6 +159,23 @@ def cmd_judge(args) -> int:
     for row in report["rows"]:
         if row["grade"] != "correct":
             print(f"  {row['grade']}: {row['question']}\n    {row['reason']}")
+    return 0
+
+
+def cmd_revisions(args) -> int:
+    from studio import service
+
+    try:
+        rows = service.revisions_table(resolve_run_path(args.run_dir))
+    except (service.UserError, RunNotFound) as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    elif not rows:
+        print("No revisions yet: mark answers wrong with the right ones, then train again.")
+    for r in [] if args.json else rows:
+        print(f"{r['file']:40} {r['rows']:>5} rows, {r['added']} added, {r['edited']} edited  {r['when']}  "
+              f"sha256 {r['sha256'][:12]}")
     return 0
 
 
@@ -192,6 +210,12 @@ def add_loop_commands(sub) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN", help="two or more runs (folder or run name)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("revisions", help="List the revisions of RUN's data made from corrections (files under "
+                       "RUN/revisions/, each with its hash and what changed).")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_revisions)
 
     p = sub.add_parser("judge", help="Grade RUN's held-out answers with a larger model behind an OpenAI-compatible "
                        "endpoint (correct / partly / wrong, with a reason); key: STUDIO_JUDGE_API_KEY.")

@@ -28,6 +28,11 @@ _NOT_SETTINGS = {"output_dir", "run_name"}
 
 def settings(run_dir: Path) -> dict[str, object]:
     """The run's recipe as dotted setting names ("training.learning_rate") to values."""
+    return flat_settings(load_recipe(Path(run_dir) / "recipe.yaml"))
+
+
+def flat_settings(recipe) -> dict[str, object]:
+    """A recipe as dotted setting names to values, without the bookkeeping that differs between any two runs."""
     flat: dict[str, object] = {}
 
     def walk(prefix: str, value) -> None:
@@ -37,7 +42,7 @@ def settings(run_dir: Path) -> dict[str, object]:
         else:
             flat[prefix] = value
 
-    walk("", asdict(load_recipe(Path(run_dir) / "recipe.yaml")))
+    walk("", asdict(recipe))
     return {k: v for k, v in flat.items() if k not in _NOT_SETTINGS}
 
 

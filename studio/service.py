@@ -327,6 +327,30 @@ def corrections_table(run_id: str) -> list[dict]:
     return list(latest(run_dir(run_id)).values())
 
 
+def revisions_table(run_id: str | Path) -> list[dict]:
+    """The revisions of the run's data, oldest first: file, rows, added, edited, sha256, who, when (the upload itself
+    is never changed)."""
+    from studio.corrections import revisions
+
+    return [{"file": r["file"], "rows": r["rows"], "added": len(r["added"]), "edited": len(r["edited"]),
+             "sha256": r["sha256"], "who": r.get("who", ""),
+             "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["when"]))}
+            for r in revisions(run_id if isinstance(run_id, Path) else run_dir(run_id))]
+
+
+def revision_file(run_id: str, name: str) -> str:
+    """A copy of one revision of the run's data in the downloads folder; its path."""
+    from studio.corrections import REVISIONS
+
+    known = {r["file"] for r in revisions_table(run_id)}
+    if name not in known:
+        raise UserError(f"Run {run_id} has no data revision named {str(name)[:80]!r}. Pick one from its list.")
+    prune_downloads()
+    target = downloads_dir() / f"{run_id}-{name}"
+    shutil.copyfile(run_dir(run_id) / REVISIONS / name, target)
+    return str(target)
+
+
 def preference_file(run_id: str) -> str:
     """The run's corrections as a preference file (prompt, chosen, rejected) in the downloads folder; its path."""
     from studio.corrections import CorrectionError, write_preferences
@@ -357,7 +381,9 @@ def train_again(run_id: str, continue_training: bool = False) -> str:
 
 
 def plan_sweep(recipe: Recipe, data_path: str | None, setting: str = "", values=None) -> dict:
-    """What a sweep would train, before it starts: {"setting", "values", "estimate" (seconds by part), "text"}."""
+    """What a sweep would train, before it starts: {"setting", "values", "reused" (value index -> a finished run with
+    exactly those settings on this data, taken as it is), "estimate" (seconds by part, the runs to train only),
+    "text"}."""
     from studio import sweep
 
     refuse_in_demo("training")
@@ -365,15 +391,21 @@ def plan_sweep(recipe: Recipe, data_path: str | None, setting: str = "", values=
     setting = setting or sweep.DEFAULT_SETTING
     try:
         recipes = sweep.plan(recipe, setting, sweep.parse_values(values))
-        est = sweep.estimate_seconds(recipes, data_path)
+        reused = {i: run for i, one in enumerate(recipes) if (run := sweep.finished_run(one, data_path))}
+        to_train = [one for i, one in enumerate(recipes) if i not in reused]
+        est = (sweep.estimate_seconds(to_train, data_path) if to_train
+               else {"train": 0, "drafting": 0, "evaluation": 0, "total": 0})
     except sweep.SweepError as exc:
         raise UserError(str(exc)) from None
     chosen = [_setting_value(r, setting) for r in recipes]
-    text = (f"{len(recipes)} runs, {sweep.SETTINGS[setting]} " + ", ".join(f"{v:g}" for v in chosen)
-            + f": about {runs.duration(est['total'])} on this machine (training {runs.duration(est['train'])}, "
-            f"drafting once {runs.duration(est['drafting'])}, answering the held-out questions "
-            f"{runs.duration(est['evaluation'])}).")
-    return {"setting": setting, "values": chosen, "estimate": est, "text": text}
+    text = f"{len(recipes)} runs, {sweep.SETTINGS[setting]} " + ", ".join(f"{v:g}" for v in chosen)
+    if reused:
+        text += (" (" + ", ".join(f"{chosen[i]:g} is run {run}" for i, run in reused.items())
+                 + f", already trained: {len(to_train)} to train)")
+    text += (f": about {runs.duration(est['total'])} on this machine (training {runs.duration(est['train'])}, "
+             f"drafting once {runs.duration(est['drafting'])}, answering the held-out questions "
+             f"{runs.duration(est['evaluation'])}).")
+    return {"setting": setting, "values": chosen, "reused": reused, "estimate": est, "text": text}
 
 
 def _setting_value(recipe: Recipe, setting: str):
@@ -382,8 +414,9 @@ def _setting_value(recipe: Recipe, setting: str):
 
 
 def start_sweep(recipe: Recipe, data_path: str | None, setting: str = "", values=None) -> dict:
-    """Queue one run per value of one setting; {"id", "runs", "values", "estimate", "text"}. The runs answer their
-    held-out questions, and `sweep_progress` names the best once they are evaluated."""
+    """Queue one run per value of one setting (a finished run with the very same settings and data counts as it
+    is); {"id", "runs", "values", "estimate", "text"}. The runs answer their held-out questions, and
+    `sweep_progress` names the best once they are evaluated."""
     from studio import sweep
 
     planned = plan_sweep(recipe, data_path, setting, values)
@@ -391,9 +424,10 @@ def start_sweep(recipe: Recipe, data_path: str | None, setting: str = "", values
     for one in recipes:
         if shared_problems(one):
             raise UserError("The recipe has problems:\n" + "\n".join(shared_problems(one)))
+    new = len(recipes) - len(planned["reused"])
     waiting, room = len(run_queue.order()), policy.limits().queued_runs
-    if waiting + len(recipes) > room + (jobs.active() is None):
-        raise UserError(f"A sweep of {len(recipes)} runs does not fit in the queue ({waiting} waiting, at most "
+    if waiting + new > room + (jobs.active() is None):
+        raise UserError(f"A sweep of {new} runs does not fit in the queue ({waiting} waiting, at most "
                         f"{room}; STUDIO_MAX_QUEUE). Cancel some or wait for the queue to move.")
     sweep_id = sweep.new_id(planned["setting"], planned["values"])
     label = planned["setting"].split(".")[-1].replace("_", "-")
@@ -401,13 +435,13 @@ def start_sweep(recipe: Recipe, data_path: str | None, setting: str = "", values
               "estimate": planned["estimate"], "data": Path(str(data_path)).name, "created": time.time()}
     sweep.save(sweep_id, record)  # first: a run that starts at once already belongs to a sweep on file
     stem = Path(str(data_path)).stem
-    for one, value in zip(recipes, planned["values"], strict=True):
-        run_id = start(one, data_path, name=f"{stem}-{label}-{value:g}", sweep=sweep_id)
+    for i, (one, value) in enumerate(zip(recipes, planned["values"], strict=True)):
+        run_id = planned["reused"].get(i) or start(one, data_path, name=f"{stem}-{label}-{value:g}", sweep=sweep_id)
         record["runs"].append(run_id)
         record["value_of"][run_id] = value
         sweep.save(sweep_id, record)
     return {"id": sweep_id, "runs": record["runs"], "values": planned["values"], "estimate": planned["estimate"],
-            "text": planned["text"]}
+            "reused": planned["reused"], "text": planned["text"]}
 
 
 def sweeps() -> list[dict]:
@@ -426,7 +460,7 @@ def sweep_progress(sweep_id: str) -> dict:
         raise UserError(str(exc)) from None
 
 
-def judge(run_id: str, endpoint: str = "", model: str = "", api_key: str = "",
+def judge(run_id: str | Path, endpoint: str = "", model: str = "", api_key: str = "",
           progress: Callable[[int, int], None] | None = None) -> dict:
     """The optional judge's grades of the run's held-out answers (`studio.judge`). An endpoint the caller names is
     checked as every endpoint is (refused on a shared studio); without one, the operator's STUDIO_JUDGE_* settings."""
@@ -434,7 +468,7 @@ def judge(run_id: str, endpoint: str = "", model: str = "", api_key: str = "",
 
     from studio.judge import JudgeError, configured, judge_run
 
-    path = run_dir(run_id)
+    path = run_id if isinstance(run_id, Path) else run_dir(run_id)  # a folder: the CLI's resolved run
     default_endpoint, default_model = configured()
     if endpoint.strip():
         problem = policy.endpoint_problem(endpoint, "judge endpoint")

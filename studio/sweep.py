@@ -136,6 +136,30 @@ def estimate_seconds(recipes: list[Recipe], data_path: str | Path) -> dict:
             "total": round(train + drafting + evaluation)}
 
 
+def finished_run(recipe: Recipe, data_path: str | Path, root: Path | None = None) -> str | None:
+    """The newest finished, evaluated run with exactly these settings on exactly this data, or None: a sweep takes
+    it as one of its runs instead of training it again (the expert trained once, then asks what else to try)."""
+    from studio.compare import flat_settings, settings
+
+    source = Path(data_path)
+    want = copy.deepcopy(recipe)
+    want.data.path = f"data/{source.name}"
+    target, digest = flat_settings(want), hashlib.sha256(source.read_bytes()).hexdigest()
+    base = Path(root) if root else runs_dir()
+    for row in runs.list_runs(base):
+        run_dir = base / row["run_id"]
+        data = run_dir / "data" / source.name
+        if row["state"] != "done" or not (run_dir / "eval.json").is_file() or not data.is_file():
+            continue
+        try:
+            same = settings(run_dir) == target
+        except (OSError, RecipeError):
+            continue
+        if same and hashlib.sha256(data.read_bytes()).hexdigest() == digest:
+            return row["run_id"]
+    return None
+
+
 def folder(root: Path | None = None) -> Path:
     return (Path(root) if root else runs_dir()) / FOLDER
 

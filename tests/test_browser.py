@@ -279,6 +279,59 @@ def test_the_experts_loop_correct_train_again_compare(page):
     assert not errors_shown(page), "an error on screen at 8_compare"
 
 
+def test_try_several_settings_queues_runs_and_names_the_best(page):
+    """#17's sweep in the browser: two learning rates on the sample, the time said before they start, the second run
+    shown waiting in the queue, then the Runs tab compares the sweep's runs, names the best, and puts its settings
+    on the Model & method form."""
+    from studio import service
+    from studio.jobs import jobs
+
+    page.get_by_role("button", name=re.compile("Load sample")).click()
+    page.get_by_text("40 of 40 rows usable").wait_for()
+    page.get_by_role("tab", name="2. Model & method").click()
+    page.get_by_text("Sized to your 40 training examples").wait_for(timeout=60_000)
+    page.get_by_text("Advanced", exact=True).click()
+    for label, value in (("Max steps", "3"), ("Max length (tokens)", "96")):
+        field = page.get_by_label(label).first
+        field.fill(value)
+        field.press("Tab")
+    page.get_by_role("tab", name="3. Train").click()
+    page.get_by_text("Try several settings").click()
+    page.get_by_label("Values (2 to 4)").fill("0.0007, 0.002")
+    page.get_by_role("button", name="Show the runs and the time").click()
+    page.get_by_text(re.compile(r"2 runs, learning rate 0.0007, 0.002: about .+ on this machine")).wait_for(
+        timeout=60_000)
+    page.get_by_role("button", name="Start these runs").click()
+    page.get_by_text(re.compile(r"Queued 2 runs as")).wait_for()
+    page.get_by_text("Queue: runs waiting their turn").click()
+    waiting = service.queue()
+    if waiting:  # the first trains, the second waits: the queue table shows it
+        page.get_by_text(waiting[0]["run_id"]).first.wait_for(timeout=10_000)
+    shot(page, "9_sweep")
+    assert not errors_shown(page), "an error on screen at 9_sweep"
+    jobs.drain(600)
+    sweep_id = service.sweeps()[0]["id"]
+    info = service.sweep_progress(sweep_id)
+    assert info["done"] and info["best"] in info["runs"], info
+
+    page.get_by_role("tab", name="6. Runs & export").click()
+    page.get_by_role("button", name="↻ Refresh").filter(visible=True).first.click()
+    page.get_by_label("Sweeps (several settings tried)").click()
+    page.get_by_role("option", name=re.compile(sweep_id)).click()
+    page.get_by_text(re.compile(r"2 of 2 runs finished; best so far")).wait_for()
+    page.get_by_text("How each did").wait_for()
+    page.wait_for_function("(runs) => runs.every(r => document.body.innerText.includes(r))", arg=info["runs"],
+                           timeout=30_000)
+    shot(page, "10_sweep_compared")
+    page.get_by_role("button", name="Use the best run's settings").click()
+    page.get_by_text(re.compile(r"now has the settings of")).wait_for()
+    page.get_by_role("tab", name="2. Model & method").click()
+    best_lr = info["value_of"][info["best"]]
+    page.wait_for_function("(v) => [...document.querySelectorAll('input')].some(i => Number(i.value) === v)",
+                           arg=best_lr, timeout=10_000)
+    assert not errors_shown(page), "an error on screen at 10_sweep_compared"
+
+
 def test_a_reload_keeps_the_data_and_the_settings(page):
     """A reload mid-work used to lose the file ("No data loaded" at Start): the browser keeps a token of the copy
     the studio kept, and the form as it was left."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +63,13 @@ def test_marks_become_a_revision_beside_the_upload_and_preference_pairs(tiny_run
     second = corrections.revise(path)
     assert second != first and first.exists()
     assert corrections.revisions(path)[1]["previous"] == first.name
+    listed = service.revisions_table(tiny_run)  # listed and downloadable, every way in
+    assert [(r["file"], r["rows"], r["added"], r["edited"]) for r in listed] == [
+        (first.name, 41, 1, 1), (second.name, 41, 1, 1)]
+    copy = Path(service.revision_file(tiny_run, first.name))
+    assert copy.read_bytes() == first.read_bytes() and copy.parent != first.parent
+    with pytest.raises(service.UserError, match="no data revision named"):
+        service.revision_file(tiny_run, "../recipe.yaml")
 
     pairs = corrections.preference_rows(path)
     assert {"prompt": "Does the ferry take bicycles?", "chosen": "Yes, bicycles travel free.",
@@ -119,12 +127,16 @@ def test_correct_and_train_again_from_the_cli(tiny_run):
     assert marked.returncode == 0 and json.loads(marked.stdout)["verdict"] == "wrong"
     refused = cli("correct", str(path), "Do dogs travel free?", "--answer", "No.", "--correction", "No.")
     assert refused.returncode == 2 and "model's own answer" in refused.stderr
+    before = cli("revisions", str(path), "--json")
+    assert before.returncode == 0
     again = cli("train-again", str(path), "--continue")
     assert again.returncode == 0, again.stderr[-2000:]
     new = Path(again.stdout.strip().splitlines()[-1])
     assert runs.read_status(new)["state"] == "done"
     assert (new / "init_adapter" / "adapter_config.json").exists()
     assert "Dogs travel free." in next((new / "data").glob("rev-*.jsonl")).read_text()
+    after = cli("revisions", str(path))
+    assert after.returncode == 0 and len(after.stdout.splitlines()) == len(json.loads(before.stdout)) + 1
 
 
 def test_the_corrections_as_preference_pairs_from_the_cli_and_the_app(tiny_run, tmp_path):

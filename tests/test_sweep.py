@@ -62,6 +62,15 @@ def test_a_sweep_of_three_learning_rates_queues_trains_and_names_a_best(runs_roo
     assert [d["setting"] for d in diff] == ["training.learning_rate"]
     assert [s["id"] for s in service.sweeps()] == [started["id"]]
     assert "3 of 3 runs finished; best so far" in sweep.describe(info)
+    # Asked again around a value already trained: that run is taken as it is, and only the new value trains.
+    again = service.plan_sweep(recipe, str(pairs_csv), "training.learning_rate", "0.003, 0.01")
+    trained = next(r for r, v in info["value_of"].items() if v == 0.003)
+    assert again["reused"] == {0: trained}
+    assert f"(0.003 is run {trained}, already trained: 1 to train)" in again["text"]
+    other_data = pairs_csv.parent / "changed" / pairs_csv.name  # the same name, other rows: not the same data
+    other_data.parent.mkdir()
+    other_data.write_text(pairs_csv.read_text(encoding="utf-8") + "Extra?,Extra.\n", encoding="utf-8")
+    assert service.plan_sweep(recipe, str(other_data), "training.learning_rate", "0.003, 0.01")["reused"] == {}
 
 
 def test_the_cli_says_the_estimate_then_sweeps_and_names_the_best(runs_root, pairs_csv, tiny_model_dir):
@@ -74,7 +83,7 @@ def test_the_cli_says_the_estimate_then_sweeps_and_names_the_best(runs_root, pai
 
     dry = cli("--setting", "method.r", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.startswith("3 runs, LoRA rank r 2, 4, 8: about ") and not runs_root.exists()
+    assert dry.stdout.startswith("3 runs, LoRA rank r 2, 4, 8: about ") and not list(runs_root.glob("*/recipe.yaml"))
     done = cli("--values", "0.001,0.01", "--json")
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)

@@ -137,6 +137,12 @@ def api_sweep_status(sweep_id: str) -> dict:
 
 
 @_plain_errors
+def api_revisions(run_id: str) -> list:
+    """The revisions of a run's data made from corrections, oldest first."""
+    return service.revisions_table(run_id)
+
+
+@_plain_errors
 def api_judge(run_id: str, endpoint: str = "", model: str = "") -> dict:
     """The optional judge's grades of a run's held-out answers (key: STUDIO_JUDGE_API_KEY on the server)."""
     return service.judge(run_id, endpoint or "", model or "")
@@ -181,6 +187,7 @@ def _wire_api() -> None:
     gr.api(api_correct, api_name="api_correct", queue=False)
     gr.api(api_train_again, api_name="api_train_again")
     gr.api(api_judge, api_name="api_judge")
+    gr.api(api_revisions, api_name="api_revisions", queue=False)
     gr.api(api_queue, api_name="api_queue", queue=False)
     gr.api(api_queue_move, api_name="api_queue_move", queue=False)
     gr.api(api_queue_cancel, api_name="api_queue_cancel", queue=False)

@@ -164,6 +164,18 @@ def preferences(run_id: str | None) -> str:
     return service.preference_file(run_id)
 
 
+def revision_list(run_id: str | None) -> tuple:
+    """(the run's data revisions as a table, the picker of one to download)."""
+    try:
+        rows = service.revisions_table(run_id) if run_id else []
+    except service.UserError:
+        rows = []
+    frame = pd.DataFrame([[r["file"], r["rows"], r["added"], r["edited"], r["sha256"][:12], r["when"]] for r in rows],
+                         columns=["revision", "rows", "added", "edited", "sha256", "when"]).astype(str)
+    names = [r["file"] for r in rows]
+    return frame, gr.Dropdown(choices=names, value=names[-1] if names else None)
+
+
 def refresh_runs():
     choices = service.runs_with_weights()
     return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
@@ -204,8 +216,18 @@ def build(tab: gr.Tab) -> None:
         with gr.Row():
             prefs = gr.Button("The wrong answers as preference pairs (.csv, for DPO/ORPO)", scale=1)
             prefs_file = gr.File(label="Preference pairs", interactive=False, height=70, scale=2)
+        revisions = gr.Dataframe(label="Revisions of this run's data (your upload is never changed)", datatype="str",
+                                 interactive=False, max_height=200)
+        with gr.Row():
+            revision = gr.Dropdown(label="Revision", choices=[], scale=2)
+            revision_btn = gr.Button("Download this revision (.jsonl)", scale=1)
+            revision_file = gr.File(label="Revision", interactive=False, height=70, scale=2)
 
     judge_section.build(run)
+    run.change(revision_list, inputs=[run], outputs=[revisions, revision], api_visibility="private")
+    again.click(revision_list, inputs=[run], outputs=[revisions, revision], api_visibility="private")
+    revision_btn.click(lambda run_id, name: service.revision_file(run_id or "", name or ""), inputs=[run, revision],
+                       outputs=[revision_file], api_visibility="private")
 
     tab.select(refresh_runs, outputs=[run], api_visibility="private")
     rows.select(pick_row, outputs=[mark_question, mark_answer, correction], api_visibility="private")

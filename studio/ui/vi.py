@@ -358,6 +358,10 @@ EXACT = {
     "Sweeps (several settings tried)": "Các lần thử nhiều thiết lập",
     "Use the best run's settings": "Dùng thiết lập của lượt tốt nhất",
     "Experiment tracker": "Công cụ theo dõi thí nghiệm",
+    "Revisions of this run's data (your upload is never changed)":
+        "Các phiên bản dữ liệu của lượt này (tệp bạn tải lên không bao giờ bị thay đổi)",
+    "Download this revision (.jsonl)": "Tải phiên bản này (.jsonl)",
+    "Revision": "Phiên bản",
     "none": "không dùng",
     "Also send the loss to an experiment tracker you already use: 'tensorboard' (logs in the run's checkpoints/runs "
     "folder), 'trackio' or 'wandb', where installed. The run folder stays the record either way.":
