@@ -35,6 +35,14 @@ setup: $(STAMP)
 
 setup-dev: setup $(DEVSTAMP) browser $(LLAMA_STAMP)
 
+# Headless Chromium for the real-browser UI test, from Debian's packages (never Playwright's own download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "warning: could not install chromium; the browser test will skip"; \
+	  else echo "note: chromium not installed and no root apt; the browser test will skip"; fi; }
+
 # In the foreground (the tests use it). A failed build is a warning: everything works on torch without it.
 $(LLAMA_STAMP): | $(STAMP)
 	@echo "Building llama.cpp for fast chat and evaluation (once; a few minutes on 2 cores)..."
