@@ -305,9 +305,9 @@ def test_try_several_settings_queues_runs_and_names_the_best(page):
     page.get_by_text(re.compile(r"Queued 2 runs as")).wait_for()
     page.get_by_text("Queue: runs waiting their turn").click()
     waiting = service.queue()
-    if waiting:  # the first trains, the second waits: the queue table shows it
-        page.get_by_text(waiting[0]["run_id"]).first.wait_for(timeout=10_000)
     shot(page, "9_sweep")
+    if waiting:  # the first trains, the second waits: the queue table shows it
+        page.get_by_text(waiting[0]["run_id"]).filter(visible=True).first.wait_for(timeout=10_000)
     assert not errors_shown(page), "an error on screen at 9_sweep"
     jobs.drain(600)
     sweep_id = service.sweeps()[0]["id"]
@@ -324,7 +324,7 @@ def test_try_several_settings_queues_runs_and_names_the_best(page):
                            timeout=30_000)
     shot(page, "10_sweep_compared")
     page.get_by_role("button", name="Use the best run's settings").click()
-    page.get_by_text(re.compile(r"now has the settings of")).wait_for()
+    page.get_by_text(re.compile(r"now has the settings of")).filter(visible=True).first.wait_for()
     page.get_by_role("tab", name="2. Model & method").click()
     best_lr = info["value_of"][info["best"]]
     page.wait_for_function("(v) => [...document.querySelectorAll('input')].some(i => Number(i.value) === v)",

@@ -261,7 +261,8 @@ def build_app() -> gr.Blocks:
               outputs=model.summary_outputs, trigger_mode="always_last", show_progress="hidden",
               api_visibility="private")
         used = history_tab.use_best.click(runs_tab.use_best, inputs=[history_tab.sweep],
-                                          outputs=[*model.inputs, model.sized_note], api_visibility="private")
+                                          outputs=[*model.inputs, model.sized_note, history_tab.sweep_note],
+                                          api_visibility="private")
         for event in [*model.loaded, used]:
             event.then(model_tab.summarize, inputs=summary_inputs, outputs=model.summary_outputs,
                        api_visibility="private")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from studio import service
+from studio import runs, service
 from studio.sweep import SETTINGS
 from studio.ui import info, md_escape
 from studio.ui.model_tab import recipe_from_values
@@ -71,7 +71,7 @@ def start_sweep(data_state: dict | None, setting: str, values: str, *form) -> tu
     info(f"Queued {len(started['runs'])} runs ({started['id']}).")
     note = (f"✅ Queued {len(started['runs'])} runs as **{md_escape(started['id'])}**. {md_escape(started['text'])} "
             "When they have answered their held-out questions, the Runs & export tab compares them and names the best.")
-    return note, *queue_view()
+    return note, *queue_view(), gr.Dropdown(choices=[r["run_id"] for r in runs.list_runs()], value=started["runs"][0])
 
 
 # ---- layout ----------------------------------------------------------------------------------------------------
@@ -83,7 +83,8 @@ class QueueSection:
     picked: gr.Dropdown
 
 
-def build(data_state: gr.State, recipe_inputs: list) -> QueueSection:
+def build(data_state: gr.State, recipe_inputs: list, run: gr.Dropdown) -> QueueSection:
+    """The two accordions; `run` is the Train tab's "Run shown", set to a sweep's first run when it starts."""
     with gr.Accordion("Queue: runs waiting their turn", open=False):
         gr.Markdown("<small>Press **Start training** while a run trains and the new run waits here; they train "
                     "one after another, also after a restart of the studio.</small>")
@@ -109,7 +110,7 @@ def build(data_state: gr.State, recipe_inputs: list) -> QueueSection:
     plan_btn.click(plan_note, inputs=form, outputs=[note], api_visibility="private")
     setting.change(plan_note, inputs=form, outputs=[note], api_visibility="private", show_progress="hidden")
     values.submit(plan_note, inputs=form, outputs=[note], api_visibility="private")
-    sweep_btn.click(start_sweep, inputs=form, outputs=[note, table, picked], api_visibility="private")
+    sweep_btn.click(start_sweep, inputs=form, outputs=[note, table, picked, run], api_visibility="private")
     up_btn.click(move_up, inputs=[picked], outputs=[table, picked], api_visibility="private")
     cancel_btn.click(cancel, inputs=[picked], outputs=[table, picked], api_visibility="private")
     timer = gr.Timer(2.0)

@@ -108,15 +108,15 @@ def show_sweep(sweep_id: str | None) -> tuple:
 
 
 def use_best(sweep_id: str | None) -> tuple:
-    """The Model & method form filled with the recipe of the sweep's best run so far."""
+    """The Model & method form filled with the recipe of the sweep's best run so far, and a note on both tabs."""
     info = service.sweep_progress(sweep_id or "")
     if not info["best"]:
         raise gr.Error("No run of this sweep has answered its held-out questions yet. Wait for it, then try again.")
     *values, note = load_recipe(str(service.run_dir(info["best"]) / "recipe.yaml"))
-    if not note.startswith("✅"):
-        return (*values, note)
-    return (*values, f"✅ The Model & method form now has the settings of **{md_escape(info['best'])}**, the best "
-                     "run of the sweep. Press Start training to train with them.")
+    if note.startswith("✅"):
+        note = (f"✅ The Model & method form now has the settings of **{md_escape(info['best'])}**, the best run of "
+                "the sweep. Press Start training to train with them.")
+    return (*values, note, note)  # said on the form and here
 
 
 EXPORT_STEPS = {"adapter": 1, "recipe": 0, "merged": 3, "gguf": 5}  # as service.export names them
@@ -163,6 +163,7 @@ class RunsTab:
     table: gr.Dataframe
     sweep: gr.Dropdown
     use_best: gr.Button  # app.py wires it to the Model & method form
+    sweep_note: gr.Markdown
 
 
 def build(tab: gr.Tab) -> RunsTab:
@@ -216,4 +217,4 @@ def build(tab: gr.Tab) -> RunsTab:
         button.click(exporter(fmt), inputs=[pick], outputs=[download, export_note], api_visibility="private",
                      **(MODEL_EVENTS if fmt not in ("adapter", "recipe") else {}))
     push_btn.click(push, inputs=[pick, repo_id, token, what], outputs=[push_result, token], api_visibility="private")
-    return RunsTab(table, sweep_pick, use_btn)
+    return RunsTab(table, sweep_pick, use_btn, sweep_note)

@@ -196,7 +196,7 @@ def build(data_state: gr.State, recipe_inputs: list, demo: gr.Blocks) -> TrainTa
     with gr.Row():
         run = gr.Dropdown(label="Run shown", choices=[], value=None, allow_custom_value=False, scale=4)
         refresh = gr.Button("↻ Refresh list", scale=1)
-    queue_section.build(data_state, recipe_inputs)
+    queue_section.build(data_state, recipe_inputs, run)
     status = gr.Markdown()
     progress = gr.HTML()
     plot = gr.Plot(label="Loss")
