@@ -77,22 +77,22 @@ def _recipe_for(args):
 
 
 def cmd_queue(args) -> int:
-    from studio import service
+    from studio import loop, service
     from studio.jobs import jobs
 
     try:
         if args.cancel:
-            service.queue_cancel(args.cancel)
+            loop.queue_cancel(args.cancel)
         if args.move:
-            service.queue_move(args.move[0], int(args.move[1]))
+            loop.queue_move(args.move[0], int(args.move[1]))
     except (service.UserError, ValueError) as exc:
         return _fail(str(exc))
     if args.run:
-        waiting = len(service.queue())
+        waiting = len(loop.queue())
         print(f"Working through the queue: {waiting} run(s) waiting.", file=sys.stderr)
         jobs.drain()
         return 0
-    rows = service.queue()
+    rows = loop.queue()
     if args.json:
         print(json.dumps(rows, indent=1))
     elif not rows:
@@ -104,7 +104,7 @@ def cmd_queue(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from studio import service
+    from studio import loop, service
     from studio.compare import compare, describe
     from studio.jobs import jobs
     from studio.paths import runs_dir
@@ -115,16 +115,16 @@ def cmd_sweep(args) -> int:
     try:
         recipe = _recipe_for(args)
         if args.dry_run:
-            print(service.plan_sweep(recipe, args.data, args.setting, args.values)["text"])
+            print(loop.plan_sweep(recipe, args.data, args.setting, args.values)["text"])
             return 0
-        started = service.start_sweep(recipe, args.data, args.setting, args.values)
+        started = loop.start_sweep(recipe, args.data, args.setting, args.values)
     except RecipeError as exc:
         return _fail("the recipe has problems:\n  " + "\n  ".join(exc.problems))
     except service.UserError as exc:
         return _fail(str(exc))
     print(f"{started['id']}: {started['text']}", file=sys.stderr)
     jobs.drain()
-    info = service.sweep_progress(started["id"])
+    info = loop.sweep_progress(started["id"])
     result = compare([runs_dir() / r for r in info["runs"]]) if len(info["runs"]) > 1 else None
     if args.json:
         print(json.dumps(info | {"comparison": result}, indent=1, default=str))
@@ -140,14 +140,14 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_judge(args) -> int:
-    from studio import service
+    from studio import loop, service
     from studio.judge import summary_line
 
     def progress(done: int, total: int) -> None:
         print(f"\rjudged {done} of {total}", end="", file=sys.stderr, flush=True)
 
     try:
-        report = service.judge(resolve_run_path(args.run_dir), args.endpoint or "", args.model or "",
+        report = loop.judge(resolve_run_path(args.run_dir), args.endpoint or "", args.model or "",
                                progress=progress)
     except (service.UserError, RunNotFound) as exc:
         return _fail(str(exc))
@@ -163,10 +163,10 @@ def cmd_judge(args) -> int:
 
 
 def cmd_revisions(args) -> int:
-    from studio import service
+    from studio import loop, service
 
     try:
-        rows = service.revisions_table(resolve_run_path(args.run_dir))
+        rows = loop.revisions_table(resolve_run_path(args.run_dir))
     except (service.UserError, RunNotFound) as exc:
         return _fail(str(exc))
     if args.json:

@@ -65,6 +65,7 @@ class JobManager:
     def __init__(self):
         self._lock = threading.Lock()
         self._kick_lock = threading.Lock()
+        self._chain: threading.Thread | None = None  # the one starting the next queued run after a job's end
         self._thread: threading.Thread | None = None
         self._stop: threading.Event | None = None
         self.run_dir: Path | None = None
@@ -151,7 +152,8 @@ class JobManager:
             current.join()
             self.kick()
 
-        threading.Thread(target=chain, name="queue-next", daemon=True).start()
+        self._chain = threading.Thread(target=chain, name="queue-next", daemon=True)
+        self._chain.start()
 
     def _after(self, run_dir: Path) -> None:
         """Once a run is done: answer its held-out questions with base and tuned, then refresh the card."""
@@ -222,9 +224,12 @@ class JobManager:
         return True
 
     def wait(self, timeout: float | None = None) -> None:
+        """Until the job (training, then its evaluation) has ended and the queue has been asked for the next run."""
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
+            if not thread.is_alive() and self._chain is not None:
+                self._chain.join(timeout)
 
     def drain(self, timeout: float | None = None) -> None:
         """Work through the whole queue: return once no job runs and no run waits (or at `timeout`)."""

@@ -283,7 +283,7 @@ def test_try_several_settings_queues_runs_and_names_the_best(page):
     """#17's sweep in the browser: two learning rates on the sample, the time said before they start, the second run
     shown waiting in the queue, then the Runs tab compares the sweep's runs, names the best, and puts its settings
     on the Model & method form."""
-    from studio import service
+    from studio import loop
     from studio.jobs import jobs
 
     page.get_by_role("button", name=re.compile("Load sample")).click()
@@ -304,14 +304,14 @@ def test_try_several_settings_queues_runs_and_names_the_best(page):
     page.get_by_role("button", name="Start these runs").click()
     page.get_by_text(re.compile(r"Queued 2 runs as")).wait_for()
     page.get_by_text("Queue: runs waiting their turn").click()
-    waiting = service.queue()
+    waiting = loop.queue()
     shot(page, "9_sweep")
     if waiting:  # the first trains, the second waits: the queue table shows it
         page.get_by_text(waiting[0]["run_id"]).filter(visible=True).first.wait_for(timeout=10_000)
     assert not errors_shown(page), "an error on screen at 9_sweep"
     jobs.drain(600)
-    sweep_id = service.sweeps()[0]["id"]
-    info = service.sweep_progress(sweep_id)
+    sweep_id = loop.sweeps()[0]["id"]
+    info = loop.sweep_progress(sweep_id)
     assert info["done"] and info["best"] in info["runs"], info
 
     page.get_by_role("tab", name="6. Runs & export").click()

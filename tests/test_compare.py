@@ -84,7 +84,7 @@ def test_the_best_run_answers_most_and_a_tie_goes_to_the_one_not_flagged(runs_ro
 
 
 def test_compare_from_the_cli_and_the_service(two_runs):
-    from studio import service
+    from studio import loop, service
 
     proc = subprocess.run([sys.executable, "-m", "studio", "compare", str(two_runs[0]), str(two_runs[1])],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -99,11 +99,11 @@ def test_compare_from_the_cli_and_the_service(two_runs):
                          text=True, cwd=REPO, timeout=120)
     assert one.returncode != 0 and "at least two runs" in one.stderr
 
-    assert service.compare_runs(["run-a", "run-b"])["runs"] == ["run-a", "run-b"]
+    assert loop.compare_runs(["run-a", "run-b"])["runs"] == ["run-a", "run-b"]
     with pytest.raises(service.UserError, match="at least two"):
-        service.compare_runs(["run-a"])
+        loop.compare_runs(["run-a"])
     with pytest.raises(service.UserError):
-        service.compare_runs(["run-a", "../../etc"])
+        loop.compare_runs(["run-a", "../../etc"])
 
 
 def test_the_runs_tab_shows_the_comparison(two_runs):

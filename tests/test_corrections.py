@@ -1,5 +1,5 @@
 """Corrections become data (studio/corrections.py): marks kept, revisions written beside the upload, preference pairs,
-and training again from scratch or from the run's adapter (service.train_again)."""
+and training again from scratch or from the run's adapter (loop.train_again)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import corrections, runs, service
+from studio import corrections, loop, runs, service
 from studio.corrections import CorrectionError
 
 FOUNDED = "In what year was the Brindlewick Ferry Company founded?"
@@ -28,9 +28,9 @@ def test_a_wrong_mark_needs_a_correction_that_differs(tiny_run):
     with pytest.raises(CorrectionError, match="question is empty"):
         corrections.record(path, "  ", "x", right=True)
     with pytest.raises(service.UserError, match="Type the right answer"):
-        service.mark_answer(tiny_run, FOUNDED, "In 1900.", right=False)
+        loop.mark_answer(tiny_run, FOUNDED, "In 1900.", right=False)
     with pytest.raises(service.UserError, match="The correction is 4,001 characters long"):
-        service.mark_answer(tiny_run, FOUNDED, "In 1900.", right=False, correction="x" * 4001)
+        loop.mark_answer(tiny_run, FOUNDED, "In 1900.", right=False, correction="x" * 4001)
     assert not (path / corrections.FILE).exists(), "nothing kept from a refused mark"
 
 
@@ -38,13 +38,13 @@ def test_marks_become_a_revision_beside_the_upload_and_preference_pairs(tiny_run
     path = service.run_dir(tiny_run)
     upload = path / "data" / "sample_qa.csv"
     before = _sha(upload)
-    service.mark_answer(tiny_run, FOUNDED, "It was founded in 1900.", right=False, correction="First: 1870.")
-    service.mark_answer(tiny_run, FOUNDED.upper(), "It was founded in 1900.", right=False,
+    loop.mark_answer(tiny_run, FOUNDED, "It was founded in 1900.", right=False, correction="First: 1870.")
+    loop.mark_answer(tiny_run, FOUNDED.upper(), "It was founded in 1900.", right=False,
                         correction="It was founded in 1873.")  # the latest mark of a question counts
-    service.mark_answer(tiny_run, "Does the ferry take bicycles?", "No.", right=False,
+    loop.mark_answer(tiny_run, "Does the ferry take bicycles?", "No.", right=False,
                         correction="Yes, bicycles travel free.", source="chat")
-    service.mark_answer(tiny_run, "Who founded the Brindlewick Ferry Company?", "Vessa Ondrake.", right=True)
-    marks = {m["question"].lower(): m for m in service.corrections_table(tiny_run)}
+    loop.mark_answer(tiny_run, "Who founded the Brindlewick Ferry Company?", "Vessa Ondrake.", right=True)
+    marks = {m["question"].lower(): m for m in loop.corrections_table(tiny_run)}
     assert marks[FOUNDED.lower()]["correction"] == "It was founded in 1873."
     assert marks["who founded the brindlewick ferry company?"]["verdict"] == "right"
 
@@ -63,13 +63,13 @@ def test_marks_become_a_revision_beside_the_upload_and_preference_pairs(tiny_run
     second = corrections.revise(path)
     assert second != first and first.exists()
     assert corrections.revisions(path)[1]["previous"] == first.name
-    listed = service.revisions_table(tiny_run)  # listed and downloadable, every way in
+    listed = loop.revisions_table(tiny_run)  # listed and downloadable, every way in
     assert [(r["file"], r["rows"], r["added"], r["edited"]) for r in listed] == [
         (first.name, 41, 1, 1), (second.name, 41, 1, 1)]
-    copy = Path(service.revision_file(tiny_run, first.name))
+    copy = Path(loop.revision_file(tiny_run, first.name))
     assert copy.read_bytes() == first.read_bytes() and copy.parent != first.parent
     with pytest.raises(service.UserError, match="no data revision named"):
-        service.revision_file(tiny_run, "../recipe.yaml")
+        loop.revision_file(tiny_run, "../recipe.yaml")
 
     pairs = corrections.preference_rows(path)
     assert {"prompt": "Does the ferry take bicycles?", "chosen": "Yes, bicycles travel free.",
@@ -88,8 +88,8 @@ def _wait(run_id: str) -> dict:
 
 def test_train_again_from_scratch_and_from_the_runs_adapter(tiny_run):
     path = service.run_dir(tiny_run)
-    service.mark_answer(tiny_run, FOUNDED, "In 1900.", right=False, correction="It was founded in 1873.")
-    fresh = service.train_again(tiny_run)
+    loop.mark_answer(tiny_run, FOUNDED, "In 1900.", right=False, correction="It was founded in 1873.")
+    fresh = loop.train_again(tiny_run)
     assert _wait(fresh)["state"] == "done"
     fresh_dir = service.run_dir(fresh)
     assert "It was founded in 1873." in next((fresh_dir / "data").glob("rev-*.jsonl")).read_text()
@@ -102,7 +102,7 @@ def test_train_again_from_scratch_and_from_the_runs_adapter(tiny_run):
     change = {r["question"]: r for r in per_question(path, fresh_dir)}[FOUNDED]
     assert change["change"] in ("improved", "still wrong") and change["before"] == "In 1900."
 
-    continued = service.train_again(tiny_run, continue_training=True)
+    continued = loop.train_again(tiny_run, continue_training=True)
     assert _wait(continued)["state"] == "done"
     continued_dir = service.run_dir(continued)
     assert (continued_dir / "init_adapter" / "adapter_config.json").exists(), "started from the run's adapter"
@@ -110,7 +110,7 @@ def test_train_again_from_scratch_and_from_the_runs_adapter(tiny_run):
     assert len(corrections.revisions(path)) >= 2
 
     with pytest.raises(service.UserError, match="mark some first"):
-        service.train_again(fresh)  # a run with no marks of its own
+        loop.train_again(fresh)  # a run with no marks of its own
 
 
 def test_correct_and_train_again_from_the_cli(tiny_run):
@@ -146,7 +146,7 @@ def test_the_corrections_as_preference_pairs_from_the_cli_and_the_app(tiny_run, 
     from pathlib import Path
 
     path = service.run_dir(tiny_run)
-    service.mark_answer(tiny_run, "Is there a night ferry?", "No.", right=False, correction="Yes, at 23:00.")
+    loop.mark_answer(tiny_run, "Is there a night ferry?", "No.", right=False, correction="Yes, at 23:00.")
     out = tmp_path / "prefs.csv"
     proc = subprocess.run([sys.executable, "-m", "studio", "preferences", str(path), "--out", str(out)],
                           capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
@@ -156,7 +156,7 @@ def test_the_corrections_as_preference_pairs_from_the_cli_and_the_app(tiny_run, 
     from studio.data import load_preferences
 
     assert load_preferences(out).pairs, "the file trains with the existing preference path"
-    assert Path(service.preference_file(tiny_run)).read_text() == out.read_text()
+    assert Path(loop.preference_file(tiny_run)).read_text() == out.read_text()
 
 
 def test_the_chat_tabs_last_reply_is_marked(tiny_run):
@@ -168,7 +168,7 @@ def test_the_chat_tabs_last_reply_is_marked(tiny_run):
                {"role": "user", "content": "Can I bring a kayak?"}, {"role": "assistant", "content": "Never."}]
     assert edit_last(history) == "Never."
     assert "Kept" in mark_last(tiny_run, history, "wrong", "Yes, kayaks travel on the car deck.")
-    entry = service.corrections_table(tiny_run)[-1]
+    entry = loop.corrections_table(tiny_run)[-1]
     assert (entry["question"], entry["answer"], entry["source"]) == ("Can I bring a kayak?", "Never.", "chat")
     with pytest.raises(gr.Error, match="Ask a question first"):
         mark_last(tiny_run, [], "right", "")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import judge, policy, service
+from studio import judge, loop, policy, service
 from studio.compare import summary
 from tests.fake_endpoint import serve
 from tests.test_compare import QUESTIONS, make_run
@@ -40,7 +40,7 @@ def test_each_answer_is_graded_and_kept_beside_the_exact_check(runs_root, monkey
     run = make_run(runs_root, "run-a", [], ANSWERS, [1.0])
     monkeypatch.setenv("STUDIO_JUDGE_API_KEY", "sekret")
     with serve(grader) as (url, seen):
-        report = service.judge("run-a", url, "big-judge")
+        report = loop.judge("run-a", url, "big-judge")
     assert report["counts"] == {"correct": 1, "partly": 1, "wrong": 2, "?": 0}
     grades = {r["question"]: r["grade"] for r in report["rows"]}
     assert grades["When was the company founded?"] == "correct"
@@ -57,11 +57,11 @@ def test_problems_are_plain_messages(runs_root):
     make_run(runs_root, "run-a", [], ANSWERS, [1.0])
     (runs_root / "run-b").mkdir()
     with pytest.raises(service.UserError, match="No judge is set"):
-        service.judge("run-a")
+        loop.judge("run-a")
     with pytest.raises(service.UserError, match="no held-out answers"):
-        service.judge("run-b", "http://127.0.0.1:9/v1", "m")
+        loop.judge("run-b", "http://127.0.0.1:9/v1", "m")
     with pytest.raises(service.UserError, match="Could not reach the endpoint"):
-        service.judge("run-a", "http://127.0.0.1:9/v1", "m")
+        loop.judge("run-a", "http://127.0.0.1:9/v1", "m")
 
 
 def test_a_shared_studio_refuses_a_visitors_judge_and_uses_the_operators(runs_root, monkeypatch):
@@ -69,11 +69,11 @@ def test_a_shared_studio_refuses_a_visitors_judge_and_uses_the_operators(runs_ro
     monkeypatch.setenv("STUDIO_SHARED", "1")
     assert policy.shared_mode()
     with pytest.raises(service.UserError, match="judge endpoint: turned off on a shared studio"):
-        service.judge("run-a", "http://169.254.169.254/v1", "m")
+        loop.judge("run-a", "http://169.254.169.254/v1", "m")
     with serve(grader) as (url, seen):
         monkeypatch.setenv("STUDIO_JUDGE_ENDPOINT", url)
         monkeypatch.setenv("STUDIO_JUDGE_MODEL", "operators-judge")
-        report = service.judge("run-a")
+        report = loop.judge("run-a")
     assert report["model"] == "operators-judge" and len(seen) == 4
 
 

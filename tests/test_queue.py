@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import run_queue, runs, service
+from studio import loop, run_queue, runs, service
 from studio.jobs import JobManager, jobs
 from tests.test_train import tiny_recipe
 
@@ -35,7 +35,7 @@ def test_add_move_cancel_and_pop_keep_one_order_in_the_runs_folder(runs_root, pa
     assert run_queue.pop() == runs_root / ids[2]
     assert run_queue.order() == [ids[1]]
     assert runs.read_status(runs_root / ids[2])["phase"] == "waiting"  # taken: no other process takes it too
-    assert [r["run_id"] for r in service.queue()] == [ids[1]]
+    assert [r["run_id"] for r in loop.queue()] == [ids[1]]
 
 
 def test_a_restart_leaves_waiting_runs_waiting_not_interrupted(runs_root, pairs_csv, tiny_model_dir):
@@ -49,9 +49,9 @@ def test_start_while_a_run_trains_queues_and_the_queue_runs_in_its_order(runs_ro
     first = service.start(tiny_recipe(tiny_model_dir, *QUICK[:-1], "training.max_steps=6"), str(pairs_csv))
     second = service.start(tiny_recipe(tiny_model_dir, *QUICK), str(pairs_csv))
     third = service.start(tiny_recipe(tiny_model_dir, *QUICK), str(pairs_csv))
-    assert [r["run_id"] for r in service.queue()] == [second, third]
+    assert [r["run_id"] for r in loop.queue()] == [second, third]
     assert "Waiting in the queue (1 of 2)" in service.status(second)["message"]
-    service.queue_move(third, 1)
+    loop.queue_move(third, 1)
     cancelled = service.start(tiny_recipe(tiny_model_dir, *QUICK), str(pairs_csv))
     assert service.stop(cancelled)["state"] == "cancelled"  # Stop on a waiting run takes it out
     jobs.drain(300)
@@ -62,7 +62,7 @@ def test_start_while_a_run_trains_queues_and_the_queue_runs_in_its_order(runs_ro
         began[run_id] = dict(status["phases"])["training"]
         assert "in the queue" not in runs.wall_summary(status)  # its time in line is not the run's own
     assert began[first] < began[third] < began[second]
-    assert not (runs_root / cancelled).exists() and service.queue() == []
+    assert not (runs_root / cancelled).exists() and loop.queue() == []
 
 
 def test_the_queue_survives_an_app_restart(runs_root, pairs_csv, tiny_model_dir, monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from studio import run_queue, runs, service, sweep
+from studio import loop, run_queue, runs, sweep
 from studio.compare import recipe_diff
 from studio.jobs import jobs
 from studio.recipe import Recipe, apply_overrides
@@ -44,14 +44,14 @@ def test_every_problem_of_a_sweep_is_named_at_once():
 
 def test_a_sweep_of_three_learning_rates_queues_trains_and_names_a_best(runs_root, pairs_csv, tiny_model_dir):
     recipe = tiny_recipe(tiny_model_dir, *QUICK)
-    plan = service.plan_sweep(recipe, str(pairs_csv), "training.learning_rate", "0.0001, 0.003, 0.03")
+    plan = loop.plan_sweep(recipe, str(pairs_csv), "training.learning_rate", "0.0001, 0.003, 0.03")
     assert plan["values"] == [0.0001, 0.003, 0.03]
     assert set(plan["estimate"]) == {"train", "drafting", "evaluation", "total"}
     assert plan["text"].startswith("3 runs, learning rate 0.0001, 0.003, 0.03: about ")
-    started = service.start_sweep(recipe, str(pairs_csv), "training.learning_rate", "0.0001, 0.003, 0.03")
+    started = loop.start_sweep(recipe, str(pairs_csv), "training.learning_rate", "0.0001, 0.003, 0.03")
     assert len(started["runs"]) == 3 and len(run_queue.order()) == 2  # the first trains, two wait
     jobs.drain(600)
-    info = service.sweep_progress(started["id"])
+    info = loop.sweep_progress(started["id"])
     assert info["done"] and info["finished"] == 3, info
     for run_id in info["runs"]:
         assert runs.read_status(runs_root / run_id)["state"] == "done"
@@ -60,17 +60,17 @@ def test_a_sweep_of_three_learning_rates_queues_trains_and_names_a_best(runs_roo
     assert info["value_of"][info["best"]] in (0.0001, 0.003, 0.03)
     diff = recipe_diff([runs_root / r for r in info["runs"]])
     assert [d["setting"] for d in diff] == ["training.learning_rate"]
-    assert [s["id"] for s in service.sweeps()] == [started["id"]]
+    assert [s["id"] for s in loop.sweeps()] == [started["id"]]
     assert "3 of 3 runs finished; best so far" in sweep.describe(info)
     # Asked again around a value already trained: that run is taken as it is, and only the new value trains.
-    again = service.plan_sweep(recipe, str(pairs_csv), "training.learning_rate", "0.003, 0.01")
+    again = loop.plan_sweep(recipe, str(pairs_csv), "training.learning_rate", "0.003, 0.01")
     trained = next(r for r, v in info["value_of"].items() if v == 0.003)
     assert again["reused"] == {0: trained}
     assert f"(0.003 is run {trained}, already trained: 1 to train)" in again["text"]
     other_data = pairs_csv.parent / "changed" / pairs_csv.name  # the same name, other rows: not the same data
     other_data.parent.mkdir()
     other_data.write_text(pairs_csv.read_text(encoding="utf-8") + "Extra?,Extra.\n", encoding="utf-8")
-    assert service.plan_sweep(recipe, str(other_data), "training.learning_rate", "0.003, 0.01")["reused"] == {}
+    assert loop.plan_sweep(recipe, str(other_data), "training.learning_rate", "0.003, 0.01")["reused"] == {}
 
 
 def test_the_cli_says_the_estimate_then_sweeps_and_names_the_best(runs_root, pairs_csv, tiny_model_dir):

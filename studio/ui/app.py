@@ -39,7 +39,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import policy, runs, service
+from studio import loop, policy, runs, service
 from studio.jobs import jobs
 from studio.paths import downloads_dir, runs_dir, studio_home
 from studio.ui import (
@@ -90,62 +90,62 @@ def api_compare(run_id: str, prompt: str, max_new_tokens: int = 96) -> dict:
 @_plain_errors
 def api_compare_runs(run_ids: list[str]) -> dict:
     """Runs side by side: {"runs", "diff", "summary", "curves", "questions"} (see studio.compare)."""
-    return service.compare_runs(list(run_ids or []))
+    return loop.compare_runs(list(run_ids or []))
 
 
 @_plain_errors
 def api_correct(run_id: str, question: str, answer: str, right: bool, correction: str = "") -> dict:
     """Mark a tuned answer right, or wrong with the right answer; the next train-again learns it."""
-    return service.mark_answer(run_id, question, answer, right, correction, source="api")
+    return loop.mark_answer(run_id, question, answer, right, correction, source="api")
 
 
 @_plain_errors
 def api_train_again(run_id: str, continue_training: bool = False) -> str:
     """A new run on the run's data with every correction in it (a new revision); its id."""
-    return service.train_again(run_id, continue_training)
+    return loop.train_again(run_id, continue_training)
 
 
 @_plain_errors
 def api_queue() -> list:
     """The runs waiting to train, first to start first."""
-    return service.queue()
+    return loop.queue()
 
 
 @_plain_errors
 def api_queue_move(run_id: str, position: int) -> list:
     """Move a waiting run to `position` (1 = next); returns the queue."""
-    return service.queue_move(run_id, position)
+    return loop.queue_move(run_id, position)
 
 
 @_plain_errors
 def api_queue_cancel(run_id: str) -> list:
     """Take a waiting run out of the queue; returns the queue."""
-    return service.queue_cancel(run_id)
+    return loop.queue_cancel(run_id)
 
 
 @_plain_errors
 def api_sweep(data_file: str | None, recipe_yaml: str, setting: str, values: str) -> dict:
     """Queue one run per value of one setting (empty values: Studio picks); {"id", "runs", "values", "text"}."""
     recipe = service.recipe_from_yaml(recipe_yaml or "", data_file)
-    return service.start_sweep(recipe, data_file, setting or "", values or "")
+    return loop.start_sweep(recipe, data_file, setting or "", values or "")
 
 
 @_plain_errors
 def api_sweep_status(sweep_id: str) -> dict:
     """A sweep's runs, how many finished and the best so far (by held-out questions answered)."""
-    return service.sweep_progress(sweep_id)
+    return loop.sweep_progress(sweep_id)
 
 
 @_plain_errors
 def api_revisions(run_id: str) -> list:
     """The revisions of a run's data made from corrections, oldest first."""
-    return service.revisions_table(run_id)
+    return loop.revisions_table(run_id)
 
 
 @_plain_errors
 def api_judge(run_id: str, endpoint: str = "", model: str = "") -> dict:
     """The optional judge's grades of a run's held-out answers (key: STUDIO_JUDGE_API_KEY on the server)."""
-    return service.judge(run_id, endpoint or "", model or "")
+    return loop.judge(run_id, endpoint or "", model or "")
 
 
 @_plain_errors

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from studio import policy, service
+from studio import loop, policy, service
 from studio.ui import MODEL_EVENTS, md_escape, warm_imports
 
 # ---- plain functions -------------------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def mark_last(run_id: str | None, tuned_history: list, verdict: str, correction:
     question, answer = last_exchange(tuned_history)
     if not question:
         raise gr.Error("Ask a question first: the mark is for the tuned model's last reply.")
-    service.mark_answer(run_id or "", question, answer, verdict == "right", correction, source="chat")
+    loop.mark_answer(run_id or "", question, answer, verdict == "right", correction, source="chat")
     return ("✅ Kept with this run's corrections: the Evaluate tab's **Train again with my corrections** uses it.")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import gradio as gr
 import pandas as pd
 
-from studio import policy, runs, service
+from studio import loop, policy, runs, service
 from studio.card import write_card
 from studio.evaluate import Progress, evaluate_file, evaluate_heldout, forgetting_check, format_forgetting, format_table
 from studio.ui import MODEL_EVENTS, judge_section, md_escape, streamed, warn
@@ -138,7 +138,7 @@ def pick_row(evt: gr.SelectData) -> tuple[str, str, str]:
 def marks_summary(run_id: str | None) -> str:
     if not run_id:
         return ""
-    marks = service.corrections_table(run_id)
+    marks = loop.corrections_table(run_id)
     if not marks:
         return "No answers marked yet: click a row of the table above."
     wrong = sum(m["verdict"] == "wrong" for m in marks)
@@ -148,26 +148,26 @@ def marks_summary(run_id: str | None) -> str:
 
 def save_mark(run_id: str | None, question: str, answer: str, verdict: str, correction: str) -> tuple[str, str]:
     _picked_run(run_id)
-    service.mark_answer(run_id, question, answer, verdict == "right", correction)  # a plain error if it is not right
+    loop.mark_answer(run_id, question, answer, verdict == "right", correction)  # a plain error if it is not right
     return marks_summary(run_id), ""
 
 
 def train_again(run_id: str | None, mode: str) -> str:
     _picked_run(run_id)
-    new = service.train_again(run_id, continue_training=mode == "continue")
+    new = loop.train_again(run_id, continue_training=mode == "continue")
     return (f"✅ Started run **{md_escape(new)}** on your data with the corrections in it. Watch it on the Train tab; "
             "when it is done, pick both runs under **Compare runs** on the Runs & export tab.")
 
 
 def preferences(run_id: str | None) -> str:
     _picked_run(run_id)
-    return service.preference_file(run_id)
+    return loop.preference_file(run_id)
 
 
 def revision_list(run_id: str | None) -> tuple:
     """(the run's data revisions as a table, the picker of one to download)."""
     try:
-        rows = service.revisions_table(run_id) if run_id else []
+        rows = loop.revisions_table(run_id) if run_id else []
     except service.UserError:
         rows = []
     frame = pd.DataFrame([[r["file"], r["rows"], r["added"], r["edited"], r["sha256"][:12], r["when"]] for r in rows],
@@ -226,7 +226,7 @@ def build(tab: gr.Tab) -> None:
     judge_section.build(run)
     run.change(revision_list, inputs=[run], outputs=[revisions, revision], api_visibility="private")
     again.click(revision_list, inputs=[run], outputs=[revisions, revision], api_visibility="private")
-    revision_btn.click(lambda run_id, name: service.revision_file(run_id or "", name or ""), inputs=[run, revision],
+    revision_btn.click(lambda run_id, name: loop.revision_file(run_id or "", name or ""), inputs=[run, revision],
                        outputs=[revision_file], api_visibility="private")
 
     tab.select(refresh_runs, outputs=[run], api_visibility="private")

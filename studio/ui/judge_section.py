@@ -1,6 +1,6 @@
 """Evaluate tab, "Judge the answers with a larger model": the optional judge's grades beside the exact-fact check.
 
-A thin layer over `service.judge` (which the CLI's `python -m studio judge` and `/api_judge` call too). The API key
+A thin layer over `loop.judge` (which the CLI's `python -m studio judge` and `/api_judge` call too). The API key
 goes from the password box to the request and nowhere else; the box is cleared after each use.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import gradio as gr
 import pandas as pd
 
-from studio import service
+from studio import loop, service
 from studio.judge import configured, read, summary_line
 from studio.runs import duration
 from studio.ui import md_escape, streamed
@@ -41,7 +41,7 @@ def judge(run_id: str | None, endpoint: str, model: str, api_key: str) -> Iterat
         return f"⏳ The judge graded {done} of {total} answers ({duration(seconds)} so far)...", gr.skip(), ""
 
     yield "⏳ Asking the judge...", gr.skip(), ""
-    report = yield from streamed(lambda step: service.judge(run_id or "", endpoint, model, api_key, step), show)
+    report = yield from streamed(lambda step: loop.judge(run_id or "", endpoint, model, api_key, step), show)
     line = summary_line(report) + " The exact-fact check above stays the measure; read the wrong and partly ones."
     yield "✅ " + md_escape(line), _frame(report), ""
 

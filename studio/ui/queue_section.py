@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from studio import runs, service
+from studio import loop, runs, service
 from studio.sweep import SETTINGS
 from studio.ui import info, md_escape
 from studio.ui.model_tab import recipe_from_values
@@ -27,7 +27,7 @@ QUEUE_COLUMNS = {"position": "#", "run_id": "run", "data": "data", "r": "r", "ep
 
 def queue_view(picked: str | None = None) -> tuple:
     """(the waiting runs as a table, the run picker): the picker keeps its run while it still waits."""
-    rows = service.queue()
+    rows = loop.queue()
     frame = pd.DataFrame(rows, columns=list(QUEUE_COLUMNS)).rename(columns=QUEUE_COLUMNS)
     frame = frame.astype(object).where(frame.notna(), "").astype(str)
     ids = [r["run_id"] for r in rows]
@@ -35,17 +35,17 @@ def queue_view(picked: str | None = None) -> tuple:
 
 
 def move_up(run_id: str | None) -> tuple:
-    position = next((r["position"] for r in service.queue() if r["run_id"] == run_id), None)
+    position = next((r["position"] for r in loop.queue() if r["run_id"] == run_id), None)
     if position is None:
         raise gr.Error("Pick a run that is waiting in the queue.")
-    service.queue_move(run_id, max(position - 1, 1))
+    loop.queue_move(run_id, max(position - 1, 1))
     return queue_view(run_id)
 
 
 def cancel(run_id: str | None) -> tuple:
     if not run_id:
         raise gr.Error("Pick a run that is waiting in the queue.")
-    service.queue_cancel(run_id)
+    loop.queue_cancel(run_id)
     info(f"Run {run_id} was taken out of the queue.")
     return queue_view()
 
@@ -58,7 +58,7 @@ def plan_note(data_state: dict | None, setting: str, values: str, *form) -> str:
     if not data_state or not data_state.get("path"):
         return "Load data on the Data tab to see the runs and the time they take."
     try:
-        return "ℹ️ " + md_escape(service.plan_sweep(recipe, data_state["path"], setting, values)["text"])
+        return "ℹ️ " + md_escape(loop.plan_sweep(recipe, data_state["path"], setting, values)["text"])
     except service.UserError as exc:
         return "❌ " + md_escape(exc)
 
@@ -67,7 +67,7 @@ def start_sweep(data_state: dict | None, setting: str, values: str, *form) -> tu
     recipe, problems = recipe_from_values(form, data_state)
     if problems:
         raise gr.Error("Fix the recipe first (Model & method tab):\n" + "\n".join(problems))
-    started = service.start_sweep(recipe, data_state["path"] if data_state else None, setting, values)
+    started = loop.start_sweep(recipe, data_state["path"] if data_state else None, setting, values)
     info(f"Queued {len(started['runs'])} runs ({started['id']}).")
     note = (f"✅ Queued {len(started['runs'])} runs as **{md_escape(started['id'])}**. {md_escape(started['text'])} "
             "When they have answered their held-out questions, the Runs & export tab compares them and names the best.")

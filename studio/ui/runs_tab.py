@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio import runs, service, sweep
+from studio import loop, runs, service, sweep
 from studio.ui import MODEL_EVENTS, md_escape, streamed
 from studio.ui.model_tab import load_recipe
 
@@ -66,7 +66,7 @@ def comparison(run_ids: list[str] | None) -> tuple:
     if len(run_ids) < 2:
         return (fig, "Pick two or more runs to see the settings that differ and the questions that changed.",
                 pd.DataFrame(columns=["setting"]), pd.DataFrame(columns=HOW_COLUMNS), questions)
-    result = service.compare_runs(run_ids)  # a plain error where a run is gone
+    result = loop.compare_runs(run_ids)  # a plain error where a run is gone
     differ = pd.DataFrame([[d["setting"], *[str(v) for v in d["values"]]] for d in result["diff"]],
                           columns=["setting", *result["runs"]])
     how = pd.DataFrame([[s["run_id"], f"{s['answered']} of {s['questions']}" if s["answered"] is not None
@@ -91,14 +91,14 @@ def refresh() -> tuple:
     with_weights = service.runs_with_weights()
     return (runs_frame(), gr.Dropdown(choices=ids), gr.Dropdown(choices=with_weights,
             value=with_weights[0] if with_weights else None),
-            gr.Dropdown(choices=[(sweep.describe(s), s["id"]) for s in service.sweeps()]))
+            gr.Dropdown(choices=[(sweep.describe(s), s["id"]) for s in loop.sweeps()]))
 
 
 def show_sweep(sweep_id: str | None) -> tuple:
     """(the comparison's run picker set to the sweep's runs, a note on how far it is and which run is best)."""
     if not sweep_id:
         return gr.skip(), ""
-    info = service.sweep_progress(sweep_id)
+    info = loop.sweep_progress(sweep_id)
     note = md_escape(sweep.describe(info))
     if not info["done"]:
         note += ". The rest are waiting or training: press ↻ Refresh later."
@@ -109,7 +109,7 @@ def show_sweep(sweep_id: str | None) -> tuple:
 
 def use_best(sweep_id: str | None) -> tuple:
     """The Model & method form filled with the recipe of the sweep's best run so far, and a note on both tabs."""
-    info = service.sweep_progress(sweep_id or "")
+    info = loop.sweep_progress(sweep_id or "")
     if not info["best"]:
         raise gr.Error("No run of this sweep has answered its held-out questions yet. Wait for it, then try again.")
     *values, note = load_recipe(str(service.run_dir(info["best"]) / "recipe.yaml"))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from studio import runs, service
+from studio import loop, runs, service
 from studio.jobs import jobs
 from studio.ui import info, md_escape, queue_section, warn
 from studio.ui.model_tab import recipe_from_values
@@ -141,7 +141,7 @@ def start(data_state: dict | None, *values) -> tuple:
         run_id = service.start(recipe, data_state["path"] if data_state else None)
     except service.UserError as exc:
         raise gr.Error(str(exc)) from None
-    waiting = [r["run_id"] for r in service.queue()]
+    waiting = [r["run_id"] for r in loop.queue()]
     info(f"Run {run_id} waits in the queue ({waiting.index(run_id) + 1} of {len(waiting)})." if run_id in waiting
          else f"Started run {run_id}.")
     return gr.Dropdown(choices=run_choices(), value=run_id), ""
