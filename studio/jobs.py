@@ -13,7 +13,7 @@ from pathlib import Path
 
 from studio import policy, run_queue, runs
 from studio.card import write_card
-from studio.evaluate import evaluate_heldout, verdict
+from studio.evaluate import evaluate_heldout, forgetting_check, verdict
 from studio.recipe import Recipe
 
 _import_lock = threading.Lock()
@@ -179,6 +179,11 @@ class JobManager:
                 # A turn per chunk of questions: a chat started meanwhile waits seconds, not the whole evaluation.
                 report = evaluate_heldout(run_dir, progress=counted,
                                           turn=lambda: policy.model_turns.turn("the held-out evaluation"))
+                if status.get("sweep"):  # a sweep's best is named by held-out hits, ties by the forgetting check
+                    runs.write_status(run_dir, "done", f"{status.get('message', '')} Checking general questions "
+                                      "for forgetting...", phase="evaluating")
+                    with policy.model_turns.turn("the forgetting check"):
+                        forgetting_check(run_dir)
             finally:
                 policy.caller.reset(token)
             write_card(run_dir)

@@ -56,6 +56,7 @@ def test_a_sweep_of_three_learning_rates_queues_trains_and_names_a_best(runs_roo
     for run_id in info["runs"]:
         assert runs.read_status(runs_root / run_id)["state"] == "done"
         assert (runs_root / run_id / "eval.json").exists()  # each answered its held-out questions, none skipped
+        assert (runs_root / run_id / "forgetting.json").exists()  # and the general questions: the tie-break
     assert info["best"] in info["runs"]
     assert info["value_of"][info["best"]] in (0.0001, 0.003, 0.03)
     diff = recipe_diff([runs_root / r for r in info["runs"]])

@@ -394,6 +394,8 @@ PATTERNS = [
     ("{message} (begun when the data was loaded)", "{message} (bắt đầu từ lúc nạp dữ liệu)"),
     ("{message} Answering the held-out questions with the base and the tuned model: {n1} of {n2} done...",
      "{message} Đang trả lời các câu hỏi để riêng bằng mô hình gốc và mô hình đã tinh chỉnh: xong {n1} trên {n2}..."),
+    ("{message} Checking general questions for forgetting...",
+     "{message} Đang kiểm tra các câu hỏi chung xem có quên không..."),
     ("{message} Evaluating held-out questions...", "{message} Đang đánh giá trên các câu hỏi để riêng..."),
     ("Trainable parameters: {n1} of {n2} ({n3}%).", "Tham số được học: {n1} trên {n2} ({n3}%)."),
     ("Stopped at step {n}. Resume to continue.", "Đã dừng ở bước {n}. Bấm Tiếp tục để học tiếp."),
