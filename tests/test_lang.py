@@ -41,6 +41,13 @@ def test_templates_keep_their_fields_and_the_catalogue_has_no_english_left():
     ("Drafting extra examples · step 3/40 · about 30 s left", "Đang soạn thêm ví dụ · bước 3/40 · còn khoảng 30 giây"),
     ("| Exact match (%) | 0.0 | 50.0 | +50.0 |", "| Khớp chính xác (%) | 0.0 | 50.0 | +50.0 |"),
     ("Columns: question ← `Q`, answer ← `A b`", "Các cột: câu hỏi ← `Q`, câu trả lời ← `A b`"),
+    ("No sign of forgetting: general questions right 60% (base) vs 70% (tuned); taught answers repeated in 0% of "
+     "general answers.", "Không thấy dấu hiệu quên kiến thức: câu hỏi chung trả lời đúng 60% (gốc) so với 70% (đã "
+     "tinh chỉnh); câu trả lời đã học bị lặp lại trong 0% câu trả lời chung."),
+    ("Possible forgetting: 20% of its answers to unrelated questions repeat taught answers.",
+     "Có thể đã quên kiến thức: 20% câu trả lời cho câu hỏi không liên quan lặp lại câu trả lời đã học."),
+    ("Waiting in the queue (1 of 2): it starts after the run training now.",
+     "Đang chờ trong hàng đợi (1 trên 2): bắt đầu sau lượt đang huấn luyện."),
 ])
 def test_messages_read_in_vietnamese_whole_or_by_their_parts(english, vietnamese):
     assert lang.translate(english, "vi") == vietnamese

@@ -78,6 +78,7 @@ def test_the_queue_survives_an_app_restart(runs_root, pairs_csv, tiny_model_dir,
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and any(runs.read_status(p).get("state") != "done" for p in left):
         fresh.drain(5)
+    fresh.drain(120)  # "done" is written before a run's evaluation: wait for its job to end before the next test
     assert [runs.read_status(p)["state"] for p in left] == ["done", "done"]
 
 

@@ -362,6 +362,11 @@ EXACT = {
         "Các phiên bản dữ liệu của lượt này (tệp bạn tải lên không bao giờ bị thay đổi)",
     "Download this revision (.jsonl)": "Tải phiên bản này (.jsonl)",
     "Revision": "Phiên bản",
+    "revision": "phiên bản",
+    "added": "đã thêm",
+    "edited": "đã sửa",
+    "when": "khi nào",
+    "rows": "số hàng",
     "none": "không dùng",
     "Also send the loss to an experiment tracker you already use: 'tensorboard' (logs in the run's checkpoints/runs "
     "folder), 'trackio' or 'wandb', where installed. The run folder stays the record either way.":

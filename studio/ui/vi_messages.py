@@ -424,6 +424,9 @@ PATTERNS = [
      "Người chấm ({what}) đã chấm {n1} câu trả lời: {n2} đúng, {n3} đúng một phần, {n4} sai."),
     ("Run {run} has no held-out answers to judge yet: press Evaluate first.",
      "Lượt {run} chưa có câu trả lời để riêng nào để chấm: hãy bấm Đánh giá trước."),
+    ("{what}; {n1} of {n2} runs finished; best so far {run}", "{what}; {n1} trên {n2} lượt đã xong; tốt nhất đến giờ "
+     "là {run}"),
+    ("{what}; {n1} of {n2} runs finished", "{what}; {n1} trên {n2} lượt đã xong"),
     ("Queued {n} runs ({run}).", "Đã xếp {n} lượt vào hàng đợi ({run})."),
     ("{n} runs are already waiting, the most this studio queues (STUDIO_MAX_QUEUE). Cancel one or wait for the "
      "queue to move.", "Đã có {n} lượt đang chờ, nhiều nhất studio này cho xếp hàng (STUDIO_MAX_QUEUE). Hãy rút bớt "
@@ -479,15 +482,23 @@ PATTERNS = [
     ("Evaluation on {source}: {n} questions.", "Đánh giá trên {source}: {n} câu hỏi."),
     ("Evaluation on {source}: {n} question.", "Đánh giá trên {source}: {n} câu hỏi."),
     ("says {value}; the reference says {reference}", "nói {value}; đáp án nói {reference}"),
-    ("No sign of forgetting: general questions right {n1} (base) vs {n2} (tuned); taught answers repeated in {n3} of "
-     "general answers.",
-     "Không thấy dấu hiệu quên kiến thức: câu hỏi chung trả lời đúng {n1} (gốc) so với {n2} (đã tinh chỉnh); câu trả "
-     "lời đã học bị lặp lại trong {n3} câu trả lời chung."),
+    ("No sign of forgetting: general questions right {n1}% (base) vs {n2}% (tuned); taught answers repeated in {n3}% "
+     "of general answers.",
+     "Không thấy dấu hiệu quên kiến thức: câu hỏi chung trả lời đúng {n1}% (gốc) so với {n2}% (đã tinh chỉnh); câu "
+     "trả lời đã học bị lặp lại trong {n3}% câu trả lời chung."),
+    ("the tuned model answers {n1}% fewer general questions correctly than the base model and {n2}% of its answers "
+     "to unrelated questions repeat taught answers.",
+     "mô hình đã tinh chỉnh trả lời đúng ít hơn {n1}% câu hỏi chung so với mô hình gốc và {n2}% câu trả lời cho câu "
+     "hỏi không liên quan lặp lại câu trả lời đã học."),
+    ("the tuned model answers {n}% fewer general questions correctly than the base model.",
+     "mô hình đã tinh chỉnh trả lời đúng ít hơn {n}% câu hỏi chung so với mô hình gốc."),
+    ("{n}% of its answers to unrelated questions repeat taught answers.",
+     "{n}% câu trả lời cho câu hỏi không liên quan lặp lại câu trả lời đã học."),
     ("Possible forgetting: {what}", "Có thể đã quên kiến thức: {what}"),
-    ("the tuned model answers {n} fewer general questions correctly than the base model",
-     "mô hình đã tinh chỉnh trả lời đúng ít hơn {n} câu hỏi chung so với mô hình gốc"),
-    ("{n} of its answers to unrelated questions repeat taught answers",
-     "{n} câu trả lời cho câu hỏi không liên quan lặp lại câu trả lời đã học"),
+    ("the tuned model answers {n}% fewer general questions correctly than the base model",
+     "mô hình đã tinh chỉnh trả lời đúng ít hơn {n}% câu hỏi chung so với mô hình gốc"),
+    ("{n}% of its answers to unrelated questions repeat taught answers",
+     "{n}% câu trả lời cho câu hỏi không liên quan lặp lại câu trả lời đã học"),
     ("{file} has {n1} questions; this studio answers at most {n2} in one evaluation (STUDIO_MAX_EVAL_QUESTIONS). "
      "Split the file.",
      "{file} có {n1} câu hỏi; studio này trả lời nhiều nhất {n2} câu mỗi lần đánh giá (STUDIO_MAX_EVAL_QUESTIONS). "
