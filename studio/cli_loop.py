@@ -69,6 +69,15 @@ def cmd_train_again(args) -> int:
     return 0 if status.get("state") == "done" else 1
 
 
+def _print_rows(rows: list[dict], as_json: bool, empty: str, line) -> int:
+    """A listing as JSON, or one `line(row)` each (`empty` when there is none)."""
+    if as_json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print("\n".join(line(r) for r in rows) if rows else empty)
+    return 0
+
+
 def _recipe_for(args):
     from studio.recipe import load
     from studio.service import sized_recipe
@@ -92,19 +101,13 @@ def cmd_queue(args) -> int:
         print(f"Working through the queue: {waiting} run(s) waiting.", file=sys.stderr)
         jobs.drain()
         return 0
-    rows = loop.queue()
-    if args.json:
-        print(json.dumps(rows, indent=1))
-    elif not rows:
-        print("No runs are waiting in the queue.")
-    for r in [] if args.json else rows:
-        print(f"{r['position']:>2}. {r['run_id']:44} {r['data']:24} r {r['r']!s:4} epochs {r['epochs']!s:4} "
-              f"LR {r['learning_rate']}")
-    return 0
+    return _print_rows(loop.queue(), args.json, "No runs are waiting in the queue.",
+                       lambda r: f"{r['position']:>2}. {r['run_id']:44} {r['data']:24} r {r['r']!s:4} "
+                                 f"epochs {r['epochs']!s:4} LR {r['learning_rate']}")
 
 
 def cmd_sweep(args) -> int:
-    from studio import loop, service
+    from studio import loop, service, sweep
     from studio.compare import compare, describe
     from studio.jobs import jobs
     from studio.paths import runs_dir
@@ -130,8 +133,6 @@ def cmd_sweep(args) -> int:
         print(json.dumps(info | {"comparison": result}, indent=1, default=str))
     else:
         print(describe(result) if result else "")
-        from studio import sweep
-
         print("\n" + sweep.describe(info))
         if info["best"]:
             print(f"Use these settings: python -m studio train --data {args.data} "
@@ -169,14 +170,9 @@ def cmd_revisions(args) -> int:
         rows = loop.revisions_table(resolve_run_path(args.run_dir))
     except (service.UserError, RunNotFound) as exc:
         return _fail(str(exc))
-    if args.json:
-        print(json.dumps(rows, indent=1))
-    elif not rows:
-        print("No revisions yet: mark answers wrong with the right ones, then train again.")
-    for r in [] if args.json else rows:
-        print(f"{r['file']:40} {r['rows']:>5} rows, {r['added']} added, {r['edited']} edited  {r['when']}  "
-              f"sha256 {r['sha256'][:12]}")
-    return 0
+    return _print_rows(rows, args.json, "No revisions yet: mark answers wrong with the right ones, then train again.",
+                       lambda r: f"{r['file']:40} {r['rows']:>5} rows, {r['added']} added, {r['edited']} edited  "
+                                 f"{r['when']}  sha256 {r['sha256'][:12]}")
 
 
 def add_loop_commands(sub) -> None:

@@ -241,8 +241,7 @@ class JobManager:
         deadline = None if timeout is None else time.monotonic() + timeout
         while deadline is None or time.monotonic() < deadline:
             self.kick()
-            self.wait(None if deadline is None else max(deadline - time.monotonic(), 0))
-            time.sleep(0.2)  # the finished job's thread starts the next run; let it
+            self.wait(None if deadline is None else max(deadline - time.monotonic(), 0))  # the next start too
             with self._lock:
                 alive = self._thread is not None and self._thread.is_alive()
             if not alive and not run_queue.order():

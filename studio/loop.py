@@ -130,6 +130,11 @@ def plan_sweep(recipe: Recipe, data_path: str | None, setting: str = "", values=
     """What a sweep would train, before it starts: {"setting", "values", "reused" (value index -> a finished run with
     exactly those settings on this data, taken as it is), "estimate" (seconds by part, the runs to train only),
     "text"}."""
+    return _plan_sweep(recipe, data_path, setting, values)[1]
+
+
+def _plan_sweep(recipe: Recipe, data_path: str | None, setting: str, values) -> tuple[list[Recipe], dict]:
+    """(one checked recipe per value, the plan `plan_sweep` returns)."""
     from studio import sweep
 
     refuse_in_demo("training")
@@ -151,7 +156,7 @@ def plan_sweep(recipe: Recipe, data_path: str | None, setting: str = "", values=
     text += (f": about {runs.duration(est['total'])} on this machine (training {runs.duration(est['train'])}, "
              f"drafting once {runs.duration(est['drafting'])}, answering the held-out questions "
              f"{runs.duration(est['evaluation'])}).")
-    return {"setting": setting, "values": chosen, "reused": reused, "estimate": est, "text": text}
+    return recipes, {"setting": setting, "values": chosen, "reused": reused, "estimate": est, "text": text}
 
 
 def _setting_value(recipe: Recipe, setting: str):
@@ -165,8 +170,7 @@ def start_sweep(recipe: Recipe, data_path: str | None, setting: str = "", values
     `sweep_progress` names the best once they are evaluated."""
     from studio import sweep
 
-    planned = plan_sweep(recipe, data_path, setting, values)
-    recipes = sweep.plan(recipe, planned["setting"], planned["values"])
+    recipes, planned = _plan_sweep(recipe, data_path, setting, values)
     for one in recipes:
         if shared_problems(one):
             raise UserError("The recipe has problems:\n" + "\n".join(shared_problems(one)))

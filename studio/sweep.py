@@ -82,8 +82,7 @@ def plan(recipe: Recipe, setting: str = DEFAULT_SETTING, values: list | None = N
         problems.append(f"Give 2 to 4 values to try, not {len(values)}.")
     if len({float(v) for v in values}) != len(values):
         problems.append("Each value once: the same value twice trains the same run twice.")
-    if setting != "training.learning_rate" and any(float(v) != int(float(v)) for v in values
-                                                   if setting == "method.r"):
+    if setting == "method.r" and any(float(v) != int(float(v)) for v in values):
         problems.append("The rank r is a whole number (8, 16, 32, ...).")
     planned = []
     for value in values:

@@ -104,6 +104,14 @@ def set_number(page, label: str, value: int) -> None:
     box.press("Tab")
 
 
+def fill(page, *fields: tuple[str, str]) -> None:
+    """Type into the first box under each label and leave it, as a user does (the form reacts on leaving)."""
+    for label, value in fields:
+        field = page.get_by_label(label).first
+        field.fill(value)
+        field.press("Tab")
+
+
 BOTS = "[...document.querySelectorAll('[data-testid=bot]')]"
 
 
@@ -174,10 +182,7 @@ def test_the_first_hour_walk_with_a_26_row_excel_file(page, tmp_path):
     system.press("Tab")
     shot(page, "2_model")
     page.get_by_text("Advanced", exact=True).click()
-    for label, value in (("Max steps", "3"), ("Max length (tokens)", "96")):
-        field = page.get_by_label(label).first
-        field.fill(value)
-        field.press("Tab")
+    fill(page, ("Max steps", "3"), ("Max length (tokens)", "96"))
     page.get_by_text("The recipe is valid.").wait_for()
 
     # 3. Train: a phase name on screen within 2 s of Start; a loss point; done, with the verdict on rewordings.
@@ -291,10 +296,7 @@ def test_try_several_settings_queues_runs_and_names_the_best(page):
     page.get_by_role("tab", name="2. Model & method").click()
     page.get_by_text("Sized to your 40 training examples").wait_for(timeout=60_000)
     page.get_by_text("Advanced", exact=True).click()
-    for label, value in (("Max steps", "3"), ("Max length (tokens)", "96")):
-        field = page.get_by_label(label).first
-        field.fill(value)
-        field.press("Tab")
+    fill(page, ("Max steps", "3"), ("Max length (tokens)", "96"))
     page.get_by_role("tab", name="3. Train").click()
     page.get_by_text("Try several settings").click()
     page.get_by_label("Values (2 to 4)").fill("0.0007, 0.002")
@@ -429,10 +431,7 @@ def test_the_walk_in_vietnamese_has_no_english_left(browser, url, tmp_path):
         page.get_by_role("tab", name="2. Mô hình & phương pháp").click()
         page.get_by_text("Đã chỉnh theo 26 ví dụ huấn luyện của bạn").wait_for(timeout=60_000)
         page.get_by_text("Nâng cao", exact=True).click()
-        for label, value in (("Số bước tối đa", "3"), ("Độ dài tối đa (token)", "96")):
-            field = page.get_by_label(label).first
-            field.fill(value)
-            field.press("Tab")
+        fill(page, ("Số bước tối đa", "3"), ("Độ dài tối đa (token)", "96"))
         page.get_by_text("Công thức hợp lệ.").wait_for()
         check("2_model")
 
